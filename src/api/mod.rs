@@ -1,0 +1,115 @@
+//! HTTP handlers by resource. Handlers are thin: parse, call the domain, map the result.
+//! `configure` mounts every route; body/query/path parse errors become `{"detail": …}`.
+
+pub mod auth;
+pub mod channels;
+pub mod keys;
+pub mod ops;
+pub mod syncano;
+pub mod triggers;
+pub mod users;
+pub mod ws;
+
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::{web, HttpRequest};
+use serde::Serialize;
+
+use crate::error::ApiError;
+
+/// Largest JSON body any route accepts; payload limits are checked more precisely by
+/// the routes that carry payloads.
+pub fn json_body_limit(max_payload_bytes: usize) -> usize {
+    max_payload_bytes * 2 + 16 * 1024
+}
+
+pub fn json_config(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(limit)
+        .content_type_required(false)
+        .error_handler(move |err, _req| json_error(err, limit).into())
+}
+
+fn json_error(err: JsonPayloadError, limit: usize) -> ApiError {
+    match err {
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            ApiError::TooLarge(format!("Request body is larger than {limit} bytes."))
+        }
+        JsonPayloadError::Deserialize(e) => serde_error(&e),
+        other => ApiError::BadRequest(format!("JSON parse error - {other}")),
+    }
+}
+
+/// `missing field `x`` becomes `{"x": "This field is required."}` (Syncano/DRF style);
+/// any other decoding problem is `JSON parse error - …`.
+pub fn serde_error(e: &serde_json::Error) -> ApiError {
+    let msg = e.to_string();
+    if let Some(rest) = msg.strip_prefix("missing field `") {
+        if let Some(field) = rest.split('`').next() {
+            return ApiError::field(field, "This field is required.");
+        }
+    }
+    ApiError::BadRequest(format!("JSON parse error - {msg}"))
+}
+
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err: QueryPayloadError, _req| {
+        ApiError::BadRequest(format!("Invalid query parameters - {err}")).into()
+    })
+}
+
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default()
+        .error_handler(|_err: PathError, _req| ApiError::NotFound.into())
+}
+
+/// A page of a list: `{"objects": [...], "next": URL|null, "prev": URL|null}`.
+#[derive(Serialize)]
+pub struct Page<T: Serialize> {
+    pub objects: Vec<T>,
+    pub next: Option<String>,
+    pub prev: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+pub struct OffsetQuery {
+    pub offset: Option<i64>,
+    pub page_size: Option<i64>,
+}
+
+impl OffsetQuery {
+    /// (offset, limit) with page_size defaulting to 50, clamped to 1..=100.
+    pub fn window(&self) -> (i64, i64) {
+        (
+            self.offset.unwrap_or(0).max(0),
+            self.page_size.unwrap_or(50).clamp(1, 100),
+        )
+    }
+}
+
+/// Builds an offset page from `limit + 1` fetched rows.
+pub fn offset_page<T: Serialize>(req: &HttpRequest, mut rows: Vec<T>, offset: i64, limit: i64) -> Page<T> {
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let link = |off: i64| format!("{}?offset={off}&page_size={limit}", req.path());
+    Page {
+        objects: rows,
+        next: more.then(|| link(offset + limit)),
+        prev: (offset > 0).then(|| link((offset - limit).max(0))),
+    }
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    ops::configure(cfg);
+    auth::configure(cfg);
+    users::configure(cfg);
+    keys::configure(cfg);
+    channels::configure(cfg);
+    syncano::configure(cfg);
+    ws::configure(cfg);
+    triggers::configure(cfg);
+}
+
+/// Unknown routes answer `{"detail": "Not found."}` like every other 404.
+pub async fn not_found() -> actix_web::HttpResponse {
+    actix_web::ResponseError::error_response(&ApiError::NotFound)
+}

@@ -1,0 +1,4 @@
+//! (placeholder: filled in by the ws work)
+use actix_web::web;
+
+pub fn configure(_cfg: &mut web::ServiceConfig) {}

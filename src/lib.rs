@@ -1,0 +1,18 @@
+//! rtbox: a self-hosted realtime appliance — one binary, one SQLite file.
+//!
+//! `main.rs` is the CLI; `server.rs` is the one composition root. Everything else is a
+//! room of its own: storage (`store`), identity (`auth`), channels and delivery
+//! (`channels`, `realtime`), server-side scripts (`triggers`), HTTP handlers (`api`).
+
+pub mod api;
+pub mod auth;
+pub mod channels;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod observability;
+pub mod realtime;
+pub mod server;
+pub mod store;
+pub mod triggers;
+pub mod web;

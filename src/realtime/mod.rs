@@ -1,0 +1,1 @@
+//! (placeholder) Realtime delivery: hub, WebSocket sessions, protocol frames, presence.

@@ -1,0 +1,122 @@
+//! The composition root: opens the database, builds the services, mounts the routes,
+//! serves, and shuts down gracefully (close WebSockets with 1012, drain HTTP, flush writes).
+
+use std::sync::Arc;
+
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+
+use crate::api;
+use crate::auth::AuthService;
+use crate::channels::ChannelService;
+use crate::config::Settings;
+use crate::observability;
+use crate::store::Db;
+use crate::triggers::TriggerService;
+
+pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
+    let metrics = observability::metrics_handle();
+    let db = Db::open(&settings.db_path, settings.sync)
+        .with_context(|| format!("cannot open database {}", settings.db_path.display()))?;
+    let auth = web::Data::new(AuthService::start(db.clone(), &settings).await?);
+
+    let listener = std::net::TcpListener::bind(settings.bind)
+        .with_context(|| format!("cannot listen on {}", settings.bind))?;
+    let bound = listener.local_addr()?;
+    if settings.bind.port() == 0 && !settings.public_url_explicit {
+        settings.public_url = format!("http://{bound}");
+    }
+    settings.bind = bound;
+    let settings = Arc::new(settings);
+
+    let triggers = TriggerService::start(db.clone(), settings.clone()).await?;
+    let channels = ChannelService::start(db.clone(), settings.clone(), triggers.clone()).await?;
+    channels.spawn_background();
+
+    if let Some(token) = auth.issue_setup_token_if_needed().await? {
+        println!(
+            "No admin user yet. Create the first one within {} minutes at:\n  {}/admin/#/setup?token={token}\n(or run `rtbox admin create EMAIL`)",
+            settings.setup_token_ttl.as_secs() / 60,
+            settings.public_url
+        );
+    }
+
+    let body_limit = api::json_body_limit(settings.max_payload_bytes);
+    let data_settings = web::Data::from(settings.clone());
+    let data_db = web::Data::new(db.clone());
+    let data_triggers = web::Data::from(triggers.clone());
+    let data_channels = web::Data::from(channels.clone());
+    let data_metrics = web::Data::new(metrics);
+    let auth_for_app = auth.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data_settings.clone())
+            .app_data(data_db.clone())
+            .app_data(auth_for_app.clone())
+            .app_data(data_triggers.clone())
+            .app_data(data_channels.clone())
+            .app_data(data_metrics.clone())
+            .app_data(api::json_config(body_limit))
+            .app_data(web::PayloadConfig::new(body_limit))
+            .app_data(api::query_config())
+            .app_data(api::path_config())
+            .wrap(from_fn(observability::track_requests))
+            .configure(api::configure)
+            .configure(crate::web::configure)
+            .default_service(web::to(api::not_found))
+    })
+    .workers(settings.workers)
+    .disable_signals()
+    .shutdown_timeout(settings.shutdown_timeout.as_secs())
+    .listen(listener)?
+    .run();
+
+    println!("rtbox listening on http://{bound}");
+    tracing::info!(%bound, db = %settings.db_path.display(), "rtbox started");
+
+    let handle = server.handle();
+    let shutdown_channels = channels.clone();
+    actix_web::rt::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: closing WebSockets (1012), draining requests");
+        shutdown_channels.shutdown().await;
+        handle.stop(true).await;
+    });
+    // Periodic housekeeping of in-memory limits.
+    let auth_housekeeping = auth.clone();
+    actix_web::rt::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            auth_housekeeping.housekeeping();
+        }
+    });
+
+    server.await?;
+    db.close();
+    tracing::info!("rtbox stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = int.recv() => {},
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
