@@ -68,9 +68,15 @@ pub enum Effect {
 #[derive(Debug, Clone, PartialEq)]
 pub enum TriggerOutcome {
     /// Deliver `payload` (unchanged or rewritten by the chain).
-    Pass { payload: Value, effects: Vec<Effect> },
+    Pass {
+        payload: Value,
+        effects: Vec<Effect>,
+    },
     /// `reject(reason)` or a join script returning false.
-    Rejected { reason: String, effects: Vec<Effect> },
+    Rejected {
+        reason: String,
+        effects: Vec<Effect>,
+    },
     /// A script errored or hit a limit: the message is refused with `trigger_error`.
     Failed { error: String },
 }
@@ -81,7 +87,10 @@ pub struct TriggerService {
 }
 
 impl TriggerService {
-    pub async fn start(db: Db, _settings: Arc<Settings>) -> Result<Arc<TriggerService>, StoreError> {
+    pub async fn start(
+        db: Db,
+        _settings: Arc<Settings>,
+    ) -> Result<Arc<TriggerService>, StoreError> {
         Ok(Arc::new(TriggerService { db }))
     }
 
