@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use actix_web::middleware::from_fn;
+use actix_web::http::StatusCode;
+use actix_web::middleware::{from_fn, ErrorHandlers};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 
@@ -61,6 +62,10 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
             .app_data(web::PayloadConfig::new(body_limit))
             .app_data(api::query_config())
             .app_data(api::path_config())
+            .wrap(
+                ErrorHandlers::new()
+                    .handler(StatusCode::METHOD_NOT_ALLOWED, api::method_not_allowed_json),
+            )
             .wrap(from_fn(observability::track_requests))
             .configure(api::configure)
             .configure(crate::web::configure)
