@@ -180,3 +180,30 @@ fn invalid_configuration_exits_non_zero() {
         stderr_of(&out)
     );
 }
+
+#[test]
+fn the_sample_config_is_valid_when_uncommented() {
+    let sample =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/rtbox.toml.example"))
+            .unwrap();
+    // Turn every `# key = value` line into `key = value` (comments after values stay).
+    let uncommented: String = sample
+        .lines()
+        .filter_map(|l| l.strip_prefix("# "))
+        .filter(|l| {
+            l.split('=').next().is_some_and(|k| {
+                let k = k.trim();
+                !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+            }) && l.contains('=')
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(uncommented.lines().count() >= 24, "{uncommented}");
+    let parsed: rtbox::config::ServeOptions = toml::from_str(&uncommented)
+        .unwrap_or_else(|e| panic!("rtbox.toml.example does not parse: {e}\n{uncommented}"));
+    let settings = parsed
+        .resolve("/tmp/rtbox-sample".into())
+        .expect("sample values are valid");
+    assert_eq!(settings.max_payload_bytes, 65_536);
+    assert_eq!(settings.outbound_allow.len(), 2);
+}
