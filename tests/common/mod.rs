@@ -18,7 +18,7 @@
 //! alike. Tests that make requests themselves use `s.get(..)`/`s.post(..)` (blocking
 //! reqwest) in plain tests and `reqwest::Client` + `s.url(..)` (or [`AsyncCall`]) in
 //! async ones.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
