@@ -3,12 +3,8 @@
 
 use std::sync::Arc;
 
-<<<<<<< HEAD
-use actix_web::middleware::{from_fn, NormalizePath};
-=======
 use actix_web::http::StatusCode;
-use actix_web::middleware::{from_fn, ErrorHandlers};
->>>>>>> foundation-tests
+use actix_web::middleware::{from_fn, ErrorHandlers, NormalizePath};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 
@@ -115,23 +111,6 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
 /// SIGTERM and SIGINT, registered eagerly (the default action, exit, is replaced at once).
 struct ShutdownSignals {
     #[cfg(unix)]
-<<<<<<< HEAD
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => {},
-                    _ = int.recv() => {},
-                }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-=======
     unix: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
 }
 
@@ -152,7 +131,6 @@ impl ShutdownSignals {
         #[cfg(not(unix))]
         {
             ShutdownSignals {}
->>>>>>> foundation-tests
         }
     }
 
