@@ -98,7 +98,12 @@ pub struct ServeOptions {
     #[arg(long, env = "RTBOX_ALLOW_PRIVATE_OUTBOUND", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub allow_private_outbound: Option<bool>,
     /// Hosts outbound HTTP may reach even when private: HOST[:PORT],… [default: none]
-    #[arg(long, env = "RTBOX_OUTBOUND_ALLOW", value_delimiter = ',', value_name = "HOST[:PORT],…")]
+    #[arg(
+        long,
+        env = "RTBOX_OUTBOUND_ALLOW",
+        value_delimiter = ',',
+        value_name = "HOST[:PORT],…"
+    )]
     pub outbound_allow: Option<Vec<String>>,
     /// Seconds between history pruning passes [default: 60]
     #[arg(long, env = "RTBOX_PRUNE_INTERVAL_SECONDS", value_name = "SECONDS")]
@@ -220,7 +225,9 @@ impl ServeOptions {
         let bind: SocketAddr = bind_text.parse().map_err(|_| {
             invalid(
                 "bind",
-                format!("{bind_text:?} is not HOST:PORT with a numeric IP address (e.g. 0.0.0.0:8080)"),
+                format!(
+                    "{bind_text:?} is not HOST:PORT with a numeric IP address (e.g. 0.0.0.0:8080)"
+                ),
             )
         })?;
         let public_url_explicit = self.public_url.is_some();
@@ -256,11 +263,16 @@ impl ServeOptions {
                 .map(|n| n.get() as u64)
                 .unwrap_or(2),
         )? as usize;
-        let max_payload_bytes =
-            positive("max_payload_bytes", self.max_payload_bytes.map(|v| v as u64), 65_536)?
-                as usize;
-        let max_frame_bytes =
-            positive("max_frame_bytes", self.max_frame_bytes.map(|v| v as u64), 131_072)? as usize;
+        let max_payload_bytes = positive(
+            "max_payload_bytes",
+            self.max_payload_bytes.map(|v| v as u64),
+            65_536,
+        )? as usize;
+        let max_frame_bytes = positive(
+            "max_frame_bytes",
+            self.max_frame_bytes.map(|v| v as u64),
+            131_072,
+        )? as usize;
         if max_frame_bytes < 1024 {
             return Err(invalid("max_frame_bytes", "must be at least 1024"));
         }

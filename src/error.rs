@@ -146,3 +146,22 @@ impl ResponseError for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+impl From<crate::channels::ChannelError> for ApiError {
+    fn from(err: crate::channels::ChannelError) -> ApiError {
+        use crate::channels::ChannelError as C;
+        match err {
+            C::NotFound => ApiError::NotFound,
+            C::Field { field, reason } => ApiError::Field { field, reason },
+            C::BadRequest(m) => ApiError::BadRequest(m),
+            C::Unauthenticated => ApiError::Unauthenticated,
+            C::Forbidden(m) => ApiError::Forbidden(m),
+            e @ C::CustomPublishDisabled => ApiError::Forbidden(e.to_string()),
+            e @ C::TooLarge(_) => ApiError::TooLarge(e.to_string()),
+            C::Rejected(reason) => ApiError::Rejected(reason),
+            C::TriggerError(m) => ApiError::TriggerError(m),
+            C::RateLimited => ApiError::RateLimited { retry_after: 1 },
+            C::Store(e) => e.into(),
+        }
+    }
+}

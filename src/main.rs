@@ -40,7 +40,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backup { file } => {
             let check = store::backup(&db_path, &file)?;
             if check != "ok" {
-                anyhow::bail!("backup written to {} but integrity_check says: {check}", file.display());
+                anyhow::bail!(
+                    "backup written to {} but integrity_check says: {check}",
+                    file.display()
+                );
             }
             println!("backup written to {} (integrity_check: ok)", file.display());
             Ok(())
@@ -73,7 +76,9 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
         }
         first
     } else {
-        anyhow::bail!("no terminal to prompt for a password on; pass --password-stdin and pipe it in");
+        anyhow::bail!(
+            "no terminal to prompt for a password on; pass --password-stdin and pipe it in"
+        );
     };
     password::check_strength(&pw).map_err(|m| anyhow::anyhow!("password: {m}"))?;
     Ok(pw)
@@ -81,7 +86,11 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
 
 fn admin(command: AdminCommand, db_path: &std::path::Path) -> anyhow::Result<()> {
     match command {
-        AdminCommand::Create { email, password_stdin, name } => {
+        AdminCommand::Create {
+            email,
+            password_stdin,
+            name,
+        } => {
             let email = email.trim().to_ascii_lowercase();
             if !email.contains('@') {
                 anyhow::bail!("{email:?} is not an email address");
@@ -91,7 +100,15 @@ fn admin(command: AdminCommand, db_path: &std::path::Path) -> anyhow::Result<()>
             let db = Db::open(db_path, SyncMode::Normal)?;
             let e = email.clone();
             let created = db.write_blocking(move |c| {
-                users::insert(c, &users::NewUser { email: &e, name: &name, password_hash: &phc, roles: &["admin".to_string()] })
+                users::insert(
+                    c,
+                    &users::NewUser {
+                        email: &e,
+                        name: &name,
+                        password_hash: &phc,
+                        roles: &["admin".to_string()],
+                    },
+                )
             });
             db.close();
             match created {
@@ -103,7 +120,10 @@ fn admin(command: AdminCommand, db_path: &std::path::Path) -> anyhow::Result<()>
             }
             Ok(())
         }
-        AdminCommand::ResetPassword { email, password_stdin } => {
+        AdminCommand::ResetPassword {
+            email,
+            password_stdin,
+        } => {
             let email = email.trim().to_ascii_lowercase();
             let db = Db::open(db_path, SyncMode::Normal)?;
             let e = email.clone();
@@ -115,7 +135,14 @@ fn admin(command: AdminCommand, db_path: &std::path::Path) -> anyhow::Result<()>
             let phc = password::hash(&pw).map_err(anyhow::Error::msg)?;
             let id = user.id;
             let result = db.write_blocking(move |c| {
-                users::update(c, id, &users::UserChanges { password_hash: Some(phc), ..Default::default() })?;
+                users::update(
+                    c,
+                    id,
+                    &users::UserChanges {
+                        password_hash: Some(phc),
+                        ..Default::default()
+                    },
+                )?;
                 store::sessions::delete_for_user(c, id, None)
             });
             db.close();

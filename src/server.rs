@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{from_fn, NormalizePath};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 
@@ -62,6 +62,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
             .app_data(api::query_config())
             .app_data(api::path_config())
             .wrap(from_fn(observability::track_requests))
+            .wrap(NormalizePath::trim())
             .configure(api::configure)
             .configure(crate::web::configure)
             .default_service(web::to(api::not_found))
@@ -103,7 +104,10 @@ async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
             (Ok(mut term), Ok(mut int)) => {
                 tokio::select! {
                     _ = term.recv() => {},

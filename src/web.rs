@@ -9,7 +9,7 @@ struct Assets;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(root))
-        .route("/admin", web::get().to(root))
+        .route("/admin", web::get().to(index))
         .route("/admin/{path:.*}", web::get().to(admin));
 }
 
@@ -28,6 +28,10 @@ fn serve(path: &str) -> HttpResponse {
             .body(file.data.into_owned()),
         None => HttpResponse::NotFound().json(serde_json::json!({"detail": "Not found."})),
     }
+}
+
+async fn index() -> HttpResponse {
+    serve("admin/index.html")
 }
 
 async fn admin(req: HttpRequest) -> HttpResponse {

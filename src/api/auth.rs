@@ -25,8 +25,15 @@ struct LoginBody {
     password: String,
 }
 
-async fn login(req: HttpRequest, auth: web::Data<AuthService>, body: web::Json<LoginBody>) -> ApiResult<HttpResponse> {
-    match auth.login(&body.email, &body.password, &client_ip(&req)).await {
+async fn login(
+    req: HttpRequest,
+    auth: web::Data<AuthService>,
+    body: web::Json<LoginBody>,
+) -> ApiResult<HttpResponse> {
+    match auth
+        .login(&body.email, &body.password, &client_ip(&req))
+        .await
+    {
         Ok((token, user)) => Ok(HttpResponse::Ok().json(json!({"token": token, "user": user}))),
         Err(LoginError::InvalidCredentials) => {
             Err(ApiError::Unauthorized("Invalid email or password.".into()))
@@ -45,11 +52,16 @@ async fn logout(auth: web::Data<AuthService>, caller: Caller) -> ApiResult<HttpR
 }
 
 fn rocket_error(status: actix_web::http::StatusCode, message: &str) -> HttpResponse {
-    HttpResponse::build(status).json(json!({"status": "error", "error": message, "message": message}))
+    HttpResponse::build(status)
+        .json(json!({"status": "error", "error": message, "message": message}))
 }
 
 /// Rocket.Chat's `POST /api/v1/login` takes `{user|username|email, password}`.
-async fn rocket_login(req: HttpRequest, auth: web::Data<AuthService>, body: web::Bytes) -> HttpResponse {
+async fn rocket_login(
+    req: HttpRequest,
+    auth: web::Data<AuthService>,
+    body: web::Bytes,
+) -> HttpResponse {
     use actix_web::http::StatusCode;
     let parsed: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
@@ -76,7 +88,8 @@ async fn rocket_login(req: HttpRequest, auth: web::Data<AuthService>, body: web:
                 &format!("Error, too many requests. Please slow down. You must wait {retry_after} seconds before trying this endpoint again. [error-too-many-requests]"),
             );
             if let Ok(v) = retry_after.to_string().parse() {
-                resp.headers_mut().insert(actix_web::http::header::RETRY_AFTER, v);
+                resp.headers_mut()
+                    .insert(actix_web::http::header::RETRY_AFTER, v);
             }
             resp
         }
@@ -95,10 +108,14 @@ async fn rocket_logout(auth: web::Data<AuthService>, caller: Caller) -> HttpResp
         );
     }
     match auth.logout(&caller).await {
-        Ok(()) => HttpResponse::Ok().json(json!({"status": "success", "data": {"message": "You've been logged out!"}})),
+        Ok(()) => HttpResponse::Ok()
+            .json(json!({"status": "success", "data": {"message": "You've been logged out!"}})),
         Err(e) => {
             tracing::error!(error = %e, "logout failed on storage");
-            rocket_error(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, "Internal server error.")
+            rocket_error(
+                actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal server error.",
+            )
         }
     }
 }
@@ -122,7 +139,10 @@ struct SetupBody {
 }
 
 /// Creates the first admin with the one-time token printed at first start, and logs in.
-async fn setup(auth: web::Data<AuthService>, body: web::Json<SetupBody>) -> ApiResult<HttpResponse> {
+async fn setup(
+    auth: web::Data<AuthService>,
+    body: web::Json<SetupBody>,
+) -> ApiResult<HttpResponse> {
     crate::api::users::validate_email(&body.email)?;
     password::check_strength(&body.password).map_err(|m| ApiError::field("password", m))?;
     let user = auth

@@ -1,4 +1,352 @@
-//! (placeholder: filled in by the channels work)
-use actix_web::web;
+//! Channels over REST (Syncano v1.1 shapes): CRUD, publish, Realtime Events, history,
+//! long-poll and presence. Mounted under `/api/v1` and the Syncano alias prefix.
 
-pub fn configure(_cfg: &mut web::ServiceConfig) {}
+use std::time::Duration;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+
+use crate::api::{offset_page, OffsetQuery};
+use crate::auth::Caller;
+use crate::channels::message::Kind;
+use crate::channels::model::Permission;
+use crate::channels::{Actor, ChannelService, Origin, PublishRequest, API_BASE};
+use crate::error::{ApiError, ApiResult};
+
+const MAX_POLL_SECONDS: u64 = 3600;
+const DEFAULT_POLL_SECONDS: u64 = 300;
+
+/// Mounts the channel routes under `prefix` (`/api/v1` or `/v1.1/instances/{instance}`).
+/// Names may contain `/`, so the trailing words pick the route.
+pub fn routes(cfg: &mut web::ServiceConfig, prefix: &str) {
+    let p = |tail: &str| format!("{prefix}/channels{tail}");
+    cfg.service(
+        web::resource([p(""), p("/")])
+            .route(web::get().to(list))
+            .route(web::post().to(create)),
+    )
+    .route(&p("/{name:.+}/publish"), web::post().to(publish))
+    .route(&p("/{name:.+}/events"), web::post().to(event))
+    .route(
+        &p("/{name:.+}/history/{id:\\d+}"),
+        web::get().to(history_item),
+    )
+    .route(&p("/{name:.+}/history"), web::get().to(history))
+    .route(&p("/{name:.+}/poll"), web::get().to(poll))
+    .route(&p("/{name:.+}/presence"), web::get().to(presence))
+    .service(
+        web::resource(p("/{name:.+}"))
+            .route(web::get().to(detail))
+            .route(web::patch().to(update))
+            .route(web::put().to(update))
+            .route(web::delete().to(delete)),
+    );
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    routes(cfg, API_BASE);
+}
+
+/// The channel name from the path, percent-decoded, without a trailing slash.
+pub fn name_param(req: &HttpRequest) -> String {
+    let raw = req.match_info().get("name").unwrap_or_default();
+    let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+    decoded.trim_end_matches('/').to_string()
+}
+
+/// Links in bodies follow the route family the client used.
+fn base(req: &HttpRequest) -> String {
+    match req.match_info().get("instance") {
+        Some(instance) => format!("/v1.1/instances/{instance}"),
+        None => API_BASE.to_string(),
+    }
+}
+
+fn actor(caller: &Caller) -> Actor {
+    Actor::from_caller(caller, "rest")
+}
+
+fn json_text(status: actix_web::http::StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("application/json")
+        .body(body)
+}
+
+async fn list(
+    req: HttpRequest,
+    caller: Caller,
+    svc: web::Data<ChannelService>,
+    q: web::Query<OffsetQuery>,
+) -> ApiResult<HttpResponse> {
+    caller.require(caller.is_server_publisher())?;
+    let (offset, limit) = q.window();
+    let base = base(&req);
+    let rows: Vec<Value> = svc
+        .list()
+        .iter()
+        .skip(offset as usize)
+        .take(limit as usize + 1)
+        .map(|c| c.to_json(&base))
+        .collect();
+    Ok(HttpResponse::Ok().json(offset_page(&req, rows, offset, limit)))
+}
+
+async fn create(
+    req: HttpRequest,
+    caller: Caller,
+    svc: web::Data<ChannelService>,
+    body: web::Json<Value>,
+) -> ApiResult<HttpResponse> {
+    caller.require_admin()?;
+    let channel = svc.create(&body).await?;
+    Ok(HttpResponse::Created().json(channel.to_json(&base(&req))))
+}
+
+async fn detail(
+    req: HttpRequest,
+    caller: Caller,
+    svc: web::Data<ChannelService>,
+) -> ApiResult<HttpResponse> {
+    caller.require(caller.is_server_publisher())?;
+    let channel = svc.definition(&name_param(&req))?;
+    Ok(HttpResponse::Ok().json(channel.to_json(&base(&req))))
+}
+
+async fn update(
+    req: HttpRequest,
+    caller: Caller,
+    svc: web::Data<ChannelService>,
+    body: web::Json<Value>,
+) -> ApiResult<HttpResponse> {
+    caller.require_admin()?;
+    let channel = svc.update(&name_param(&req), &body).await?;
+    Ok(HttpResponse::Ok().json(channel.to_json(&base(&req))))
+}
+
+async fn delete(
+    req: HttpRequest,
+    caller: Caller,
+    svc: web::Data<ChannelService>,
+) -> ApiResult<HttpResponse> {
+    caller.require_admin()?;
+    svc.delete(&name_param(&req)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+struct PublishBody {
+    #[serde(default)]
+    payload: Option<Box<RawValue>>,
+    #[serde(default)]
+    room: Option<String>,
+}
+
+fn null_payload() -> ApiResult<Box<RawValue>> {
+    RawValue::from_string("null".into()).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+async fn publish(
+    req: HttpRequest,
+    caller: Caller,
+    svc: web::Data<ChannelService>,
+    body: web::Json<PublishBody>,
+) -> ApiResult<HttpResponse> {
+    let body = body.into_inner();
+    let published = svc
+        .publish(PublishRequest {
+            channel: name_param(&req),
+            room: body.room,
+            payload: match body.payload {
+                Some(p) => p,
+                None => null_payload()?,
+            },
+            kind: Kind::Message,
+            origin: Origin::Client {
+                actor: actor(&caller),
+                socket_id: "rest".into(),
+                client: None,
+            },
+        })
+        .await?;
+    let mut resp = json_text(
+        actix_web::http::StatusCode::CREATED,
+        published.message.to_json_string(&base(&req)),
+    );
+    if !published.persisted {
+        resp.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static("x-rtbox-persisted"),
+            actix_web::http::header::HeaderValue::from_static("false"),
+        );
+    }
+    Ok(resp)
+}
+
+#[derive(Deserialize)]
+struct EventBody {
+    #[serde(default)]
+    data: Option<Box<RawValue>>,
+    #[serde(default)]
+    room: Option<String>,
+}
+
+/// Realtime Event (Xano): a server-side message of type `event`; `custom_publish`
+/// does not apply.
+async fn event(
+    req: HttpRequest,
+    caller: Caller,
+    svc: web::Data<ChannelService>,
+    body: web::Json<EventBody>,
+) -> ApiResult<HttpResponse> {
+    caller.require(caller.is_server_publisher())?;
+    let body = body.into_inner();
+    let published = svc
+        .publish(PublishRequest {
+            channel: name_param(&req),
+            room: body.room,
+            payload: match body.data {
+                Some(d) => d,
+                None => null_payload()?,
+            },
+            kind: Kind::Event,
+            origin: Origin::Server(actor(&caller).author()),
+        })
+        .await?;
+    Ok(json_text(
+        actix_web::http::StatusCode::CREATED,
+        published.message.to_json_string(&base(&req)),
+    ))
+}
+
+#[derive(Deserialize)]
+struct HistoryQuery {
+    room: Option<String>,
+    last_id: Option<i64>,
+    ordering: Option<String>,
+    page_size: Option<i64>,
+}
+
+async fn history(
+    req: HttpRequest,
+    caller: Caller,
+    svc: web::Data<ChannelService>,
+    q: web::Query<HistoryQuery>,
+) -> ApiResult<HttpResponse> {
+    let target = svc.target(
+        &actor(&caller),
+        &name_param(&req),
+        q.room.as_deref(),
+        Permission::Subscribe,
+    )?;
+    let descending = match q.ordering.as_deref() {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(_) => return Err(ApiError::field("ordering", "Must be asc or desc.")),
+    };
+    let page_size = q.page_size.unwrap_or(50).clamp(1, 100);
+    let rows = svc
+        .history(&target, q.last_id, descending, page_size)
+        .await?;
+    let base = base(&req);
+    let next = (rows.len() as i64 == page_size).then(|| {
+        let last = rows.last().map(|m| m.id).unwrap_or_default();
+        let mut link = format!(
+            "{}?last_id={last}&ordering={}&page_size={page_size}",
+            req.path(),
+            if descending { "desc" } else { "asc" }
+        );
+        if let Some(room) = &target.room {
+            link.push_str("&room=");
+            link.push_str(
+                &percent_encoding::utf8_percent_encode(room, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string(),
+            );
+        }
+        link
+    });
+    let objects: Vec<Value> = rows.iter().map(|m| m.to_value(&base)).collect();
+    Ok(HttpResponse::Ok().json(json!({"objects": objects, "next": next, "prev": null})))
+}
+
+async fn history_item(
+    req: HttpRequest,
+    caller: Caller,
+    svc: web::Data<ChannelService>,
+) -> ApiResult<HttpResponse> {
+    let target = svc.any_room_target(&actor(&caller), &name_param(&req), Permission::Subscribe)?;
+    let id: i64 = req
+        .match_info()
+        .get("id")
+        .and_then(|s| s.parse().ok())
+        .ok_or(ApiError::NotFound)?;
+    let message = svc.message(&target, id).await?;
+    Ok(json_text(
+        actix_web::http::StatusCode::OK,
+        message.to_json_string(&base(&req)),
+    ))
+}
+
+#[derive(Deserialize)]
+struct PollQuery {
+    room: Option<String>,
+    last_id: Option<i64>,
+    timeout: Option<u64>,
+    transport: Option<String>,
+}
+
+async fn poll(
+    req: HttpRequest,
+    caller: Caller,
+    svc: web::Data<ChannelService>,
+    q: web::Query<PollQuery>,
+    body: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let target = svc.subscribe_target(&actor(&caller), &name_param(&req), q.room.as_deref())?;
+    let last_id = match q.last_id {
+        Some(id) => id,
+        None => svc
+            .history(&target, None, true, 1)
+            .await?
+            .first()
+            .map(|m| m.id)
+            .unwrap_or(0),
+    };
+    if q.transport.as_deref() == Some("websocket") {
+        return crate::api::ws::syncano_poll(&req, body, svc.into_inner(), target, last_id)
+            .map_err(|e| ApiError::BadRequest(e.to_string()));
+    }
+    let timeout = q
+        .timeout
+        .unwrap_or(DEFAULT_POLL_SECONDS)
+        .min(MAX_POLL_SECONDS);
+    match svc
+        .poll(&target, last_id, Duration::from_secs(timeout))
+        .await?
+    {
+        Some(m) => Ok(HttpResponse::Ok()
+            .insert_header(("X-Last-Id", m.id.to_string()))
+            .content_type("application/json")
+            .body(m.to_json_string(&base(&req)))),
+        None => Ok(HttpResponse::NoContent()
+            .insert_header(("X-Last-Id", last_id.to_string()))
+            .finish()),
+    }
+}
+
+#[derive(Deserialize)]
+struct RoomQuery {
+    room: Option<String>,
+}
+
+async fn presence(
+    req: HttpRequest,
+    caller: Caller,
+    svc: web::Data<ChannelService>,
+    q: web::Query<RoomQuery>,
+) -> ApiResult<HttpResponse> {
+    let target = svc.subscribe_target(&actor(&caller), &name_param(&req), q.room.as_deref())?;
+    let clients = svc.hub().presence(&target.topic());
+    Ok(HttpResponse::Ok()
+        .json(json!({"objects": clients, "count": clients.len(), "next": null, "prev": null})))
+}

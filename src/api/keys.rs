@@ -20,7 +20,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(create)),
     )
     .route("/api/v1/keys/{id}", web::delete().to(delete))
-    .route("/api/v1/client-secret/rotate", web::post().to(rotate_secret))
+    .route(
+        "/api/v1/client-secret/rotate",
+        web::post().to(rotate_secret),
+    )
     .route("/api/v1/tokens", web::post().to(mint_token));
 }
 
@@ -42,14 +45,24 @@ fn default_role() -> String {
     "publish".into()
 }
 
-async fn create(caller: Caller, auth: web::Data<AuthService>, body: web::Json<CreateKey>) -> ApiResult<HttpResponse> {
+async fn create(
+    caller: Caller,
+    auth: web::Data<AuthService>,
+    body: web::Json<CreateKey>,
+) -> ApiResult<HttpResponse> {
     caller.require_admin()?;
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 128 {
-        return Err(ApiError::field("name", "Ensure this field has 1 to 128 characters."));
+        return Err(ApiError::field(
+            "name",
+            "Ensure this field has 1 to 128 characters.",
+        ));
     }
     if !KEY_ROLES.contains(&body.role.as_str()) {
-        return Err(ApiError::field("role", format!("\"{}\" is not a valid choice (admin, publish).", body.role)));
+        return Err(ApiError::field(
+            "role",
+            format!("\"{}\" is not a valid choice (admin, publish).", body.role),
+        ));
     }
     let (record, key) = auth.create_key(name, &body.role).await?;
     tracing::info!(key_id = record.id, role = %record.role, "api key created");
@@ -59,7 +72,11 @@ async fn create(caller: Caller, auth: web::Data<AuthService>, body: web::Json<Cr
     })))
 }
 
-async fn delete(caller: Caller, auth: web::Data<AuthService>, id: web::Path<i64>) -> ApiResult<HttpResponse> {
+async fn delete(
+    caller: Caller,
+    auth: web::Data<AuthService>,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
     caller.require_admin()?;
     auth.delete_key(id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -81,21 +98,36 @@ struct MintToken {
     ttl_seconds: Option<i64>,
 }
 
-async fn mint_token(caller: Caller, auth: web::Data<AuthService>, body: web::Json<MintToken>) -> ApiResult<HttpResponse> {
+async fn mint_token(
+    caller: Caller,
+    auth: web::Data<AuthService>,
+    body: web::Json<MintToken>,
+) -> ApiResult<HttpResponse> {
     caller.require(caller.is_server_publisher())?;
     let body = body.into_inner();
     let sub = match body.sub {
         Value::String(s) if !s.trim().is_empty() && s.len() <= 256 => s,
         Value::Number(n) => n.to_string(),
-        _ => return Err(ApiError::field("sub", "A non-empty string of at most 256 characters is required.")),
+        _ => {
+            return Err(ApiError::field(
+                "sub",
+                "A non-empty string of at most 256 characters is required.",
+            ))
+        }
     };
     let ttl = body.ttl_seconds.unwrap_or(DEFAULT_TOKEN_TTL);
     if !(1..=MAX_TOKEN_TTL).contains(&ttl) {
-        return Err(ApiError::field("ttl_seconds", format!("Must be between 1 and {MAX_TOKEN_TTL}.")));
+        return Err(ApiError::field(
+            "ttl_seconds",
+            format!("Must be between 1 and {MAX_TOKEN_TTL}."),
+        ));
     }
     if let Some(chs) = &body.channels {
         if chs.iter().any(|c| c.is_empty() || c.len() > 65) {
-            return Err(ApiError::field("channels", "Each entry must be a channel name or prefix* pattern."));
+            return Err(ApiError::field(
+                "channels",
+                "Each entry must be a channel name or prefix* pattern.",
+            ));
         }
     }
     if body.info.as_ref().is_some_and(|i| !i.is_object()) {
@@ -106,10 +138,14 @@ async fn mint_token(caller: Caller, auth: web::Data<AuthService>, body: web::Jso
         sub,
         exp: now + ttl,
         iat: Some(now),
-        channels: body.channels.map(|v| v.into_iter().map(|c| c.to_ascii_lowercase()).collect()),
+        channels: body
+            .channels
+            .map(|v| v.into_iter().map(|c| c.to_ascii_lowercase()).collect()),
         info: body.info,
     };
-    let token = auth.mint_client_token(&claims).map_err(ApiError::Internal)?;
+    let token = auth
+        .mint_client_token(&claims)
+        .map_err(ApiError::Internal)?;
     let expires_at = chrono::DateTime::from_timestamp(claims.exp, 0)
         .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string());
     Ok(HttpResponse::Created().json(json!({"token": token, "expires_at": expires_at})))

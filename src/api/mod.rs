@@ -58,8 +58,7 @@ pub fn query_config() -> web::QueryConfig {
 }
 
 pub fn path_config() -> web::PathConfig {
-    web::PathConfig::default()
-        .error_handler(|_err: PathError, _req| ApiError::NotFound.into())
+    web::PathConfig::default().error_handler(|_err: PathError, _req| ApiError::NotFound.into())
 }
 
 /// A page of a list: `{"objects": [...], "next": URL|null, "prev": URL|null}`.
@@ -87,7 +86,12 @@ impl OffsetQuery {
 }
 
 /// Builds an offset page from `limit + 1` fetched rows.
-pub fn offset_page<T: Serialize>(req: &HttpRequest, mut rows: Vec<T>, offset: i64, limit: i64) -> Page<T> {
+pub fn offset_page<T: Serialize>(
+    req: &HttpRequest,
+    mut rows: Vec<T>,
+    offset: i64,
+    limit: i64,
+) -> Page<T> {
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let link = |off: i64| format!("{}?offset={off}&page_size={limit}", req.path());

@@ -27,7 +27,8 @@ async fn healthz(db: web::Data<Db>) -> HttpResponse {
         Ok(()) => HttpResponse::Ok().json(json!({"status": "ok"})),
         Err(e) => {
             tracing::error!(error = %e, "health check failed");
-            HttpResponse::ServiceUnavailable().json(json!({"status": "error", "detail": "database is not writable"}))
+            HttpResponse::ServiceUnavailable()
+                .json(json!({"status": "error", "detail": "database is not writable"}))
         }
     }
 }

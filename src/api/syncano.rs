@@ -1,4 +1,8 @@
-//! (placeholder: filled in by the syncano work)
+//! Syncano v1.1 path aliases: `/v1.1/instances/{instance}/channels/…` (any instance
+//! name) serve the same handlers as `/api/v1/channels/…`.
+
 use actix_web::web;
 
-pub fn configure(_cfg: &mut web::ServiceConfig) {}
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    super::channels::routes(cfg, "/v1.1/instances/{instance}");
+}

@@ -26,9 +26,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub fn validate_email(email: &str) -> ApiResult<()> {
     let email = email.trim();
     let valid = email.len() <= 254
-        && email
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.'))
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        })
         && !email.chars().any(char::is_whitespace);
     if valid {
         Ok(())
@@ -49,12 +52,20 @@ fn validate_roles(roles: &[String]) -> ApiResult<()> {
 
 fn validate_name(name: &str) -> ApiResult<()> {
     if name.chars().count() > 128 {
-        return Err(ApiError::field("name", "Ensure this field has no more than 128 characters."));
+        return Err(ApiError::field(
+            "name",
+            "Ensure this field has no more than 128 characters.",
+        ));
     }
     Ok(())
 }
 
-async fn list(req: HttpRequest, caller: Caller, db: web::Data<Db>, q: web::Query<OffsetQuery>) -> ApiResult<HttpResponse> {
+async fn list(
+    req: HttpRequest,
+    caller: Caller,
+    db: web::Data<Db>,
+    q: web::Query<OffsetQuery>,
+) -> ApiResult<HttpResponse> {
     caller.require_admin()?;
     let (offset, limit) = q.window();
     let rows = db.read(move |c| users::list(c, offset, limit + 1)).await?;
@@ -72,7 +83,11 @@ struct CreateUser {
     roles: Vec<String>,
 }
 
-async fn create(caller: Caller, auth: web::Data<AuthService>, body: web::Json<CreateUser>) -> ApiResult<HttpResponse> {
+async fn create(
+    caller: Caller,
+    auth: web::Data<AuthService>,
+    body: web::Json<CreateUser>,
+) -> ApiResult<HttpResponse> {
     caller.require_admin()?;
     validate_email(&body.email)?;
     validate_name(&body.name)?;
@@ -87,7 +102,10 @@ async fn create(caller: Caller, auth: web::Data<AuthService>, body: web::Json<Cr
 async fn detail(caller: Caller, db: web::Data<Db>, id: web::Path<i64>) -> ApiResult<HttpResponse> {
     caller.require_admin()?;
     let id = id.into_inner();
-    let user = db.read(move |c| users::get(c, id)).await?.ok_or(ApiError::NotFound)?;
+    let user = db
+        .read(move |c| users::get(c, id))
+        .await?
+        .ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Ok().json(user))
 }
 
@@ -139,14 +157,19 @@ async fn update(
         roles: body.roles,
         active: body.active,
     };
-    let demotes = changes.roles.as_ref().is_some_and(|r| !r.iter().any(|x| x == "admin"))
+    let demotes = changes
+        .roles
+        .as_ref()
+        .is_some_and(|r| !r.iter().any(|x| x == "admin"))
         || changes.active == Some(false);
     let user = db
         .write(move |c| {
             let before = users::get(c, id)?.ok_or(StoreError::NotFound)?;
             let user = users::update(c, id, &changes)?;
             if demotes && before.has_role("admin") && users::count_admins(c)? == 0 {
-                return Err(StoreError::Conflict("The last admin cannot lose the admin role.".into()));
+                return Err(StoreError::Conflict(
+                    "The last admin cannot lose the admin role.".into(),
+                ));
             }
             Ok(user)
         })
@@ -156,7 +179,8 @@ async fn update(
             other => other.into(),
         })?;
     if revoke {
-        auth.revoke_sessions(id, caller.session_hash.clone()).await?;
+        auth.revoke_sessions(id, caller.session_hash.clone())
+            .await?;
     }
     Ok(HttpResponse::Ok().json(user))
 }
@@ -168,7 +192,9 @@ async fn delete(caller: Caller, db: web::Data<Db>, id: web::Path<i64>) -> ApiRes
         let user = users::get(c, id)?.ok_or(StoreError::NotFound)?;
         users::delete(c, id)?;
         if user.has_role("admin") && users::count_admins(c)? == 0 {
-            return Err(StoreError::Conflict("The last admin cannot be deleted.".into()));
+            return Err(StoreError::Conflict(
+                "The last admin cannot be deleted.".into(),
+            ));
         }
         Ok(())
     })

@@ -25,7 +25,9 @@ fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error>
     match Value::deserialize(d)? {
         Value::String(s) if !s.is_empty() => Ok(s),
         Value::Number(n) => Ok(n.to_string()),
-        _ => Err(serde::de::Error::custom("sub must be a non-empty string or a number")),
+        _ => Err(serde::de::Error::custom(
+            "sub must be a non-empty string or a number",
+        )),
     }
 }
 
@@ -95,7 +97,10 @@ mod tests {
         assert_eq!(verify(&t, b"secret-b"), Err(TokenError::BadSignature));
         let old = sign(&claims(now - 10), b"secret-a").unwrap();
         assert_eq!(verify(&old, b"secret-a"), Err(TokenError::Expired));
-        assert!(matches!(verify("garbage", b"x"), Err(TokenError::Malformed(_))));
+        assert!(matches!(
+            verify("garbage", b"x"),
+            Err(TokenError::Malformed(_))
+        ));
     }
 
     #[test]

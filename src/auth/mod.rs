@@ -152,7 +152,9 @@ fn random_secret() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))
@@ -255,7 +257,12 @@ impl AuthService {
     }
 
     /// Checks limits, then the password; on success opens a session → (token, user).
-    pub async fn login(&self, email: &str, password: &str, ip: &str) -> Result<(String, User), LoginError> {
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        ip: &str,
+    ) -> Result<(String, User), LoginError> {
         let email = email.trim().to_ascii_lowercase();
         self.login_by_ip
             .check(ip)
@@ -275,7 +282,8 @@ impl AuthService {
                 valid.then_some(user)
             }
             _ => {
-                let _ = tokio::task::spawn_blocking(move || password::verify_dummy(&password)).await;
+                let _ =
+                    tokio::task::spawn_blocking(move || password::verify_dummy(&password)).await;
                 None
             }
         };
@@ -314,7 +322,11 @@ impl AuthService {
     }
 
     /// Revokes a user's sessions except `keep` (after a password change or deletion).
-    pub async fn revoke_sessions(&self, user_id: i64, keep: Option<String>) -> Result<(), StoreError> {
+    pub async fn revoke_sessions(
+        &self,
+        user_id: i64,
+        keep: Option<String>,
+    ) -> Result<(), StoreError> {
         self.db
             .write(move |c| sessions::delete_for_user(c, user_id, keep.as_deref()))
             .await?;
@@ -346,27 +358,44 @@ impl AuthService {
     }
 
     /// Consumes the setup token (single use) and creates the first admin.
-    pub async fn complete_setup(&self, token: &str, email: &str, name: &str, password: &str) -> Result<User, ApiError> {
+    pub async fn complete_setup(
+        &self,
+        token: &str,
+        email: &str,
+        name: &str,
+        password: &str,
+    ) -> Result<User, ApiError> {
         {
             let mut slot = self.setup.lock();
-            let valid = slot
-                .as_ref()
-                .is_some_and(|s| s.expires > Instant::now() && secrets::equal(&s.hash, &secrets::hash(token)));
+            let valid = slot.as_ref().is_some_and(|s| {
+                s.expires > Instant::now() && secrets::equal(&s.hash, &secrets::hash(token))
+            });
             if !valid {
-                return Err(ApiError::Forbidden("Invalid or expired setup token.".into()));
+                return Err(ApiError::Forbidden(
+                    "Invalid or expired setup token.".into(),
+                ));
             }
             slot.take();
         }
         let admins = self.db.read(|c| users::count_admins(c)).await?;
         if admins > 0 {
-            return Err(ApiError::Conflict("Setup has already been completed.".into()));
+            return Err(ApiError::Conflict(
+                "Setup has already been completed.".into(),
+            ));
         }
-        self.create_user(email, name, password, vec!["admin".into()]).await
+        self.create_user(email, name, password, vec!["admin".into()])
+            .await
     }
 
     // ---- users ---------------------------------------------------------------------
 
-    pub async fn create_user(&self, email: &str, name: &str, password: &str, roles: Vec<String>) -> Result<User, ApiError> {
+    pub async fn create_user(
+        &self,
+        email: &str,
+        name: &str,
+        password: &str,
+        roles: Vec<String>,
+    ) -> Result<User, ApiError> {
         let email = email.trim().to_ascii_lowercase();
         let name = name.to_string();
         let password = password.to_string();
@@ -397,7 +426,11 @@ impl AuthService {
     // ---- API keys ------------------------------------------------------------------
 
     /// Creates a key; returns the record and the secret (shown once).
-    pub async fn create_key(&self, name: &str, role: &str) -> Result<(keys::ApiKeyRecord, String), StoreError> {
+    pub async fn create_key(
+        &self,
+        name: &str,
+        role: &str,
+    ) -> Result<(keys::ApiKeyRecord, String), StoreError> {
         let key = secrets::generate(secrets::API_KEY_PREFIX);
         let hash = secrets::hash(&key);
         let prefix: String = key.chars().take(10).collect();

@@ -1,6 +1,8 @@
 //! Password hashing with argon2id (PHC strings). CPU-heavy: call from blocking threads.
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 
 pub const MIN_PASSWORD_LEN: usize = 8;
@@ -34,10 +36,14 @@ pub fn verify_dummy(password: &str) {
 /// Why a new password is refused, in words for the user.
 pub fn check_strength(password: &str) -> Result<(), String> {
     if password.chars().count() < MIN_PASSWORD_LEN {
-        return Err(format!("Ensure this field has at least {MIN_PASSWORD_LEN} characters."));
+        return Err(format!(
+            "Ensure this field has at least {MIN_PASSWORD_LEN} characters."
+        ));
     }
     if password.len() > MAX_PASSWORD_LEN {
-        return Err(format!("Ensure this field has no more than {MAX_PASSWORD_LEN} characters."));
+        return Err(format!(
+            "Ensure this field has no more than {MAX_PASSWORD_LEN} characters."
+        ));
     }
     Ok(())
 }

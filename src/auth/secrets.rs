@@ -26,8 +26,7 @@ pub fn hash(secret: &str) -> String {
 /// Constant-time comparison of two hashes.
 pub fn equal(a: &str, b: &str) -> bool {
     a.len() == b.len()
-        && a
-            .bytes()
+        && a.bytes()
             .zip(b.bytes())
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0

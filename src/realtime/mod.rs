@@ -1,1 +1,10 @@
-//! (placeholder) Realtime delivery: hub, WebSocket sessions, protocol frames, presence.
+//! Realtime delivery: the hub (topic → subscribers, presence, long-poll waiters),
+//! per-connection bounded outboxes, the WebSocket protocol frames and the session loop.
+
+pub mod hub;
+pub mod outbox;
+pub mod protocol;
+pub mod session;
+
+pub use hub::{topic_key, Conn, Format, Hub};
+pub use outbox::{Outbox, Outgoing};

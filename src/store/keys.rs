@@ -28,7 +28,13 @@ fn from_row(r: &Row) -> rusqlite::Result<ApiKeyRecord> {
     })
 }
 
-pub fn insert(conn: &Connection, name: &str, role: &str, key_hash: &str, prefix: &str) -> StoreResult<ApiKeyRecord> {
+pub fn insert(
+    conn: &Connection,
+    name: &str,
+    role: &str,
+    key_hash: &str,
+    prefix: &str,
+) -> StoreResult<ApiKeyRecord> {
     let now = now_rfc3339();
     conn.execute(
         "INSERT INTO api_keys(name, role, key_hash, key_prefix, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",

@@ -4,7 +4,12 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{now_rfc3339, StoreResult};
 
-pub fn insert(conn: &Connection, user_id: i64, token_hash: &str, expires_at: i64) -> StoreResult<()> {
+pub fn insert(
+    conn: &Connection,
+    user_id: i64,
+    token_hash: &str,
+    expires_at: i64,
+) -> StoreResult<()> {
     conn.execute(
         "INSERT INTO sessions(user_id, token_hash, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
         params![user_id, token_hash, now_rfc3339(), expires_at],
@@ -28,7 +33,11 @@ pub fn delete(conn: &Connection, token_hash: &str) -> StoreResult<bool> {
 }
 
 /// Revokes every session of a user, optionally keeping one.
-pub fn delete_for_user(conn: &Connection, user_id: i64, keep_hash: Option<&str>) -> StoreResult<usize> {
+pub fn delete_for_user(
+    conn: &Connection,
+    user_id: i64,
+    keep_hash: Option<&str>,
+) -> StoreResult<usize> {
     Ok(conn.execute(
         "DELETE FROM sessions WHERE user_id = ?1 AND token_hash IS NOT ?2",
         params![user_id, keep_hash],

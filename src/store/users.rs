@@ -123,7 +123,15 @@ pub fn update(conn: &Connection, id: i64, ch: &UserChanges) -> StoreResult<User>
                active = coalesce(?6, active),
                updated_at = ?7
              WHERE id = ?1",
-            params![id, ch.email, ch.name, ch.password_hash, roles, ch.active, now],
+            params![
+                id,
+                ch.email,
+                ch.name,
+                ch.password_hash,
+                roles,
+                ch.active,
+                now
+            ],
         )
         .map_err(|e| StoreError::from_sqlite_unique(e, "A user with this email already exists."))?;
     if changed == 0 {

@@ -1,0 +1,655 @@
+//! One WebSocket connection (actorless actix-ws): a loop that selects over the socket,
+//! the connection's outbox, the heartbeat and close requests. Frames are handled in
+//! order; replies go straight to the socket, channel messages come through the outbox.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use serde_json::value::RawValue;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::hub::Conn;
+use super::outbox::{Outgoing, CLOSE_POLICY};
+use super::protocol::{self as proto, ClientFrame, ClientOptions, ErrorCode, ReplyTo};
+use crate::auth::{AuthService, Principal};
+use crate::channels::message::Kind;
+use crate::channels::model::Permission;
+use crate::channels::{Actor, ChannelError, ChannelService, Origin, PublishRequest, Target};
+
+/// Consecutive malformed frames after which a client is disconnected.
+const MAX_STRIKES: u32 = 10;
+/// Messages replayed per history read while catching up a `join` with `last_id`.
+const REPLAY_PAGE: i64 = 500;
+/// Outbox frames written per wake-up before the loop looks at the socket again.
+const DRAIN_BATCH: usize = 64;
+
+struct Subscription {
+    target: Target,
+    /// Highest message id sent for this topic; anything at or below is a duplicate.
+    last_id: i64,
+}
+
+pub struct SessionParams {
+    pub svc: Arc<ChannelService>,
+    pub auth: Arc<AuthService>,
+    pub conn: Arc<Conn>,
+    pub rx: mpsc::Receiver<Outgoing>,
+    pub actor: Actor,
+    /// Set when the upgrade carried bad credentials: reported, then closed with 1008.
+    pub auth_error: Option<String>,
+}
+
+struct State {
+    svc: Arc<ChannelService>,
+    auth: Arc<AuthService>,
+    conn: Arc<Conn>,
+    actor: Actor,
+    session: Session,
+    subs: HashMap<Arc<str>, Subscription>,
+    strikes: u32,
+    limiter: Option<DefaultDirectRateLimiter>,
+    close: Option<(u16, String)>,
+}
+
+pub async fn run(session: Session, stream: actix_ws::MessageStream, params: SessionParams) {
+    let settings = params.svc.settings().clone();
+    let mut stream = stream
+        .max_frame_size(settings.max_frame_bytes)
+        .aggregate_continuations()
+        .max_continuation_size(settings.max_frame_bytes);
+    let mut rx = params.rx;
+    let mut st = State {
+        svc: params.svc,
+        auth: params.auth,
+        conn: params.conn,
+        actor: params.actor,
+        session,
+        subs: HashMap::new(),
+        strikes: 0,
+        limiter: None,
+        close: None,
+    };
+    st.svc.hub().register(st.conn.clone());
+    if let Some(err) = params.auth_error {
+        st.send(proto::error_frame(
+            &ReplyTo::default(),
+            ErrorCode::Unauthorized,
+            &err,
+        ))
+        .await;
+        st.close = Some((CLOSE_POLICY, err));
+    }
+    let mut heartbeat = tokio::time::interval(settings.ws_ping_interval);
+    heartbeat.tick().await;
+    let mut last_seen = Instant::now();
+    let dead_after = settings.ws_ping_interval * 3;
+
+    while st.close.is_none() {
+        tokio::select! {
+            code = st.conn.outbox.closing() => {
+                let reason = if code == super::outbox::CLOSE_TRY_AGAIN { "outbound queue full" } else { "server restarting" };
+                st.close = Some((code, reason.to_string()));
+            }
+            item = rx.recv() => match item {
+                Some(item) => {
+                    st.write(item).await;
+                    for _ in 1..DRAIN_BATCH {
+                        match rx.try_recv() {
+                            Ok(more) => st.write(more).await,
+                            Err(_) => break,
+                        }
+                    }
+                }
+                None => break,
+            },
+            msg = stream.recv() => {
+                last_seen = Instant::now();
+                match msg {
+                    Some(Ok(AggregatedMessage::Text(text))) => st.handle_text(&text).await,
+                    Some(Ok(AggregatedMessage::Binary(_))) => {
+                        st.strike("binary frames are not supported; send JSON text frames").await
+                    }
+                    Some(Ok(AggregatedMessage::Ping(bytes))) => {
+                        if st.session.pong(&bytes).await.is_err() { break; }
+                    }
+                    Some(Ok(AggregatedMessage::Pong(_))) => {}
+                    Some(Ok(AggregatedMessage::Close(_))) | None => break,
+                    Some(Err(e)) => {
+                        let too_big = matches!(e, actix_http::ws::ProtocolError::Overflow);
+                        if too_big {
+                            st.send(proto::error_frame(&ReplyTo::default(), ErrorCode::TooLarge, "frame is larger than the limit")).await;
+                            st.close = Some((1009, "frame too large".into()));
+                        } else {
+                            st.close = Some((1002, format!("protocol error: {e}")));
+                        }
+                    }
+                }
+            }
+            _ = heartbeat.tick() => {
+                if last_seen.elapsed() > dead_after {
+                    st.close = Some((1001, "no heartbeat".into()));
+                } else if st.session.ping(b"").await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    st.finish(rx).await;
+}
+
+impl State {
+    async fn send(&mut self, frame: impl Into<bytestring::ByteString>) {
+        if self.session.text(frame).await.is_err() {
+            self.close.get_or_insert((1000, String::new()));
+        }
+    }
+
+    async fn write(&mut self, item: Outgoing) {
+        let len = item.len();
+        self.conn.outbox.sent(len);
+        match item {
+            Outgoing::Live { topic, id, frame } => {
+                let Some(sub) = self.subs.get_mut(&topic) else {
+                    return;
+                };
+                if id <= sub.last_id {
+                    return;
+                }
+                sub.last_id = id;
+                self.send(frame).await;
+            }
+            Outgoing::Text(frame) => self.send(frame).await,
+        }
+    }
+
+    async fn strike(&mut self, message: &str) {
+        self.strikes += 1;
+        self.send(proto::error_frame(
+            &ReplyTo::default(),
+            ErrorCode::BadRequest,
+            message,
+        ))
+        .await;
+        if self.strikes >= MAX_STRIKES {
+            self.close = Some((CLOSE_POLICY, "too many malformed frames".into()));
+        }
+    }
+
+    async fn fail(&mut self, to: &ReplyTo, err: &ChannelError) {
+        if let ChannelError::Store(e) = err {
+            tracing::error!(error = %e, "storage error on websocket");
+        }
+        self.send(proto::channel_error_frame(to, err)).await;
+    }
+
+    async fn handle_text(&mut self, text: &str) {
+        let frame: ClientFrame =
+            match serde_json::from_str(text) {
+                Ok(f) => f,
+                Err(e) => return self
+                    .strike(&format!(
+                        "malformed frame: {e}; expected {{\"action\", \"options\", \"payload\"}}"
+                    ))
+                    .await,
+            };
+        self.strikes = 0;
+        let opts = frame.options.unwrap_or_default();
+        let to = ReplyTo::from_options(&opts);
+        match frame.action.as_str() {
+            "join" => self.join(opts, frame.payload, to).await,
+            "leave" => self.leave(opts, to).await,
+            "message" => self.message(opts, frame.payload, to).await,
+            "history" => self.history(opts, to).await,
+            "ping" => self.send(proto::pong_frame()).await,
+            "pong" => {}
+            "auth" => self.authenticate(opts, frame.payload, to).await,
+            other => {
+                let msg = format!(
+                    "unknown action \"{other}\" (join, leave, message, history, ping, auth)"
+                );
+                self.send(proto::error_frame(&to, ErrorCode::BadRequest, &msg))
+                    .await
+            }
+        }
+    }
+
+    fn channel_of<'a>(&self, opts: &'a ClientOptions) -> Result<&'a str, ChannelError> {
+        opts.channel
+            .as_deref()
+            .ok_or_else(|| ChannelError::BadRequest("options.channel is required".into()))
+    }
+
+    async fn join(&mut self, opts: ClientOptions, payload: Option<Box<RawValue>>, to: ReplyTo) {
+        if let Err(e) = self.try_join(&opts, payload, &to).await {
+            self.fail(&to, &e).await;
+        }
+    }
+
+    async fn try_join(
+        &mut self,
+        opts: &ClientOptions,
+        payload: Option<Box<RawValue>>,
+        to: &ReplyTo,
+    ) -> Result<(), ChannelError> {
+        let channel = self.channel_of(opts)?;
+        let target = self
+            .svc
+            .subscribe_target(&self.actor, channel, opts.room.as_deref())?;
+        let key = target.topic();
+        if self.subs.contains_key(key.as_str()) {
+            self.send(proto::join_frame(to, &self.conn.socket_id)).await;
+            return Ok(());
+        }
+        if self.subs.len() >= self.svc.settings().max_subscriptions {
+            return Err(ChannelError::Forbidden(format!(
+                "subscription limit reached ({} per connection)",
+                self.svc.settings().max_subscriptions
+            )));
+        }
+        let payload: Value = payload
+            .and_then(|p| serde_json::from_str(p.get()).ok())
+            .unwrap_or(Value::Null);
+        self.svc
+            .run_join_triggers(&target, &self.actor, &self.conn.socket_id, payload.clone())
+            .await?;
+        // Subscribe before reading history: whatever commits from now on is queued
+        // live, and the overlap with the replay is dropped by id.
+        let shared = self.svc.hub().subscribe(&key, &self.conn);
+        let last_id = opts.last_id.unwrap_or(0).max(0);
+        self.subs.insert(
+            shared.clone(),
+            Subscription {
+                target: target.clone(),
+                last_id,
+            },
+        );
+        self.send(proto::join_frame(to, &self.conn.socket_id)).await;
+        if opts.last_id.is_some() {
+            self.replay(&shared, &target, last_id).await?;
+        }
+        if payload.get("history").and_then(Value::as_bool) == Some(true) {
+            let mut recent = self.svc.history(&target, None, true, 50).await?;
+            recent.reverse();
+            self.send(proto::history_frame(to, &recent)).await;
+        }
+        if target.channel.presence {
+            if payload.get("presence").and_then(Value::as_bool) == Some(true) {
+                let clients = self.svc.hub().presence(&key);
+                self.send(proto::presence_full_frame(to, &clients)).await;
+            }
+            let me = self.conn.client.read().clone();
+            let update = proto::presence_update_frame(&presence_reply(&target), "join", &me);
+            self.svc
+                .hub()
+                .broadcast_text(&key, update.into(), Some(self.conn.id));
+        }
+        Ok(())
+    }
+
+    async fn replay(
+        &mut self,
+        topic: &Arc<str>,
+        target: &Target,
+        mut cursor: i64,
+    ) -> Result<(), ChannelError> {
+        loop {
+            let page = self
+                .svc
+                .history(target, Some(cursor), false, REPLAY_PAGE)
+                .await?;
+            let full = page.len() as i64 == REPLAY_PAGE;
+            for m in page {
+                cursor = m.id;
+                self.send(m.ws_frame()).await;
+            }
+            if let Some(sub) = self.subs.get_mut(topic) {
+                sub.last_id = sub.last_id.max(cursor);
+            }
+            if !full || self.close.is_some() {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn leave(&mut self, opts: ClientOptions, to: ReplyTo) {
+        let target = match self.channel_of(&opts).and_then(|c| {
+            self.svc
+                .target(&self.actor, c, opts.room.as_deref(), Permission::None)
+        }) {
+            Ok(t) => t,
+            Err(e) => return self.fail(&to, &e).await,
+        };
+        let key = target.topic();
+        match self.subs.remove_entry(key.as_str()) {
+            Some((_, sub)) => {
+                self.unsubscribe(&sub.target);
+                self.send(proto::leave_frame(&to)).await;
+            }
+            None => {
+                let err = ChannelError::BadRequest("not joined to this channel".into());
+                self.fail(&to, &err).await
+            }
+        }
+    }
+
+    /// Leaves the hub topic, tells the others (presence) and runs leave triggers.
+    fn unsubscribe(&self, target: &Target) {
+        let key = target.topic();
+        if !self.svc.hub().unsubscribe(&key, self.conn.id) {
+            return;
+        }
+        if target.channel.presence {
+            let me = self.conn.client.read().clone();
+            let update = proto::presence_update_frame(&presence_reply(target), "leave", &me);
+            self.svc.hub().broadcast_text(&key, update.into(), None);
+        }
+        if self
+            .svc
+            .triggers()
+            .has_active(&target.name, crate::triggers::TriggerAction::Leave)
+        {
+            let (svc, target, actor, socket) = (
+                self.svc.clone(),
+                target.clone(),
+                self.actor.clone(),
+                self.conn.socket_id.to_string(),
+            );
+            actix_web::rt::spawn(async move {
+                svc.run_leave_triggers(&target, &actor, &socket).await;
+            });
+        }
+    }
+
+    fn allow_publish(&mut self) -> bool {
+        let rate = self.svc.settings().publish_rate;
+        let limiter = self.limiter.get_or_insert_with(|| {
+            let per_second = NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN);
+            let burst = NonZeroU32::new(rate.saturating_mul(2)).unwrap_or(per_second);
+            RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst))
+        });
+        limiter.check().is_ok()
+    }
+
+    async fn message(&mut self, opts: ClientOptions, payload: Option<Box<RawValue>>, to: ReplyTo) {
+        if let Err(e) = self.try_message(&opts, payload, &to).await {
+            self.fail(&to, &e).await;
+        }
+    }
+
+    async fn try_message(
+        &mut self,
+        opts: &ClientOptions,
+        payload: Option<Box<RawValue>>,
+        to: &ReplyTo,
+    ) -> Result<(), ChannelError> {
+        let channel = self.channel_of(opts)?.to_string();
+        if !self.allow_publish() {
+            return Err(ChannelError::RateLimited);
+        }
+        let payload = match payload {
+            Some(p) => p,
+            None => RawValue::from_string("null".into())
+                .map_err(|e| ChannelError::BadRequest(e.to_string()))?,
+        };
+        let client = self.conn.client.read().clone();
+        if let Some(socket_id) = &opts.socket_id {
+            return self
+                .private_message(
+                    &channel,
+                    opts.room.as_deref(),
+                    socket_id,
+                    &client,
+                    &payload,
+                    to,
+                )
+                .await;
+        }
+        let published = self
+            .svc
+            .publish(PublishRequest {
+                channel,
+                room: opts.room.clone(),
+                payload,
+                kind: Kind::Message,
+                origin: Origin::Client {
+                    actor: self.actor.clone(),
+                    socket_id: self.conn.socket_id.to_string(),
+                    client: Some(client),
+                },
+            })
+            .await?;
+        self.send(proto::ack_frame(
+            to,
+            Some(published.message.id),
+            published.persisted,
+        ))
+        .await;
+        Ok(())
+    }
+
+    async fn private_message(
+        &mut self,
+        channel: &str,
+        room: Option<&str>,
+        socket_id: &str,
+        sender: &RawValue,
+        payload: &RawValue,
+        to: &ReplyTo,
+    ) -> Result<(), ChannelError> {
+        let target = self
+            .svc
+            .target(&self.actor, channel, room, Permission::Publish)?;
+        if !target.channel.private_messaging {
+            return Err(ChannelError::Forbidden(
+                "Private messaging is not enabled on this channel.".into(),
+            ));
+        }
+        if payload.get().len() > self.svc.settings().max_payload_bytes {
+            return Err(ChannelError::TooLarge(
+                self.svc.settings().max_payload_bytes,
+            ));
+        }
+        let key = target.topic();
+        if !self.subs.contains_key(key.as_str()) {
+            return Err(ChannelError::BadRequest(
+                "join the channel before messaging its members".into(),
+            ));
+        }
+        let peer = self
+            .svc
+            .hub()
+            .find(&key, socket_id)
+            .ok_or(ChannelError::NotFound)?;
+        let frame = proto::private_frame(to, sender, payload);
+        peer.outbox.push(Outgoing::Text(frame.into()));
+        self.send(proto::ack_frame(to, None, false)).await;
+        Ok(())
+    }
+
+    async fn history(&mut self, opts: ClientOptions, to: ReplyTo) {
+        let result = async {
+            let channel = self.channel_of(&opts)?;
+            let target = self.svc.target(
+                &self.actor,
+                channel,
+                opts.room.as_deref(),
+                Permission::Subscribe,
+            )?;
+            let limit = opts.limit.unwrap_or(50).clamp(1, 100);
+            let mut messages = match opts.last_id {
+                Some(last) => self.svc.history(&target, Some(last), false, limit).await?,
+                None => {
+                    let mut m = self.svc.history(&target, None, true, limit).await?;
+                    m.reverse();
+                    m
+                }
+            };
+            messages.truncate(limit as usize);
+            Ok::<_, ChannelError>(messages)
+        }
+        .await;
+        match result {
+            Ok(messages) => self.send(proto::history_frame(&to, &messages)).await,
+            Err(e) => self.fail(&to, &e).await,
+        }
+    }
+
+    /// `{"action": "auth", "payload": {"token": JWT}}` (or `options.token`): upgrades an
+    /// anonymous connection; later joins use the new identity.
+    async fn authenticate(
+        &mut self,
+        opts: ClientOptions,
+        payload: Option<Box<RawValue>>,
+        to: ReplyTo,
+    ) {
+        let token = opts.token.or_else(|| {
+            let v: Value = serde_json::from_str(payload.as_ref()?.get()).ok()?;
+            match v {
+                Value::String(s) => Some(s),
+                other => other.get("token")?.as_str().map(str::to_string),
+            }
+        });
+        let Some(token) = token else {
+            return self
+                .send(proto::error_frame(
+                    &to,
+                    ErrorCode::BadRequest,
+                    "auth needs a token",
+                ))
+                .await;
+        };
+        match self.auth.verify_client_token(&token) {
+            Ok(claims) => {
+                let caller = crate::auth::Caller {
+                    principal: Principal::Client(Arc::new(claims)),
+                    session_hash: None,
+                };
+                self.actor = Actor::from_caller(&caller, &self.conn.socket_id);
+                let client = self.actor.client_json(&self.conn.socket_id);
+                if let Ok(raw) = serde_json::value::to_raw_value(&client) {
+                    *self.conn.client.write() = Arc::from(raw);
+                }
+                self.send(proto::ack_frame(&to, None, false)).await;
+            }
+            Err(e) => {
+                let msg = format!("invalid client token: {e}");
+                self.send(proto::error_frame(&to, ErrorCode::Unauthorized, &msg))
+                    .await;
+                self.close = Some((CLOSE_POLICY, msg));
+            }
+        }
+    }
+
+    async fn finish(mut self, mut rx: mpsc::Receiver<Outgoing>) {
+        let subs: Vec<Subscription> = self.subs.drain().map(|(_, s)| s).collect();
+        for sub in &subs {
+            self.unsubscribe(&sub.target);
+        }
+        self.svc.hub().unregister(self.conn.id);
+        if let Some(ip) = self.conn.ip {
+            self.svc.hub().release_ip(ip);
+        }
+        rx.close();
+        let reason = self.close.take().map(|(code, description)| CloseReason {
+            code: CloseCode::from(code),
+            description: (!description.is_empty()).then_some(description),
+        });
+        let _ = self.session.close(reason).await;
+    }
+}
+
+/// Presence updates name the channel and room they concern.
+fn presence_reply(target: &Target) -> ReplyTo {
+    ReplyTo {
+        channel: Some(target.name.clone()),
+        room: target.room.clone(),
+        reference: None,
+    }
+}
+
+/// A fixed one-topic feed (Syncano `poll/?transport=websocket`): replays after
+/// `last_id`, then writes each new message; client frames are ignored.
+pub async fn run_feed(
+    mut session: Session,
+    stream: actix_ws::MessageStream,
+    svc: Arc<ChannelService>,
+    conn: Arc<Conn>,
+    mut rx: mpsc::Receiver<Outgoing>,
+    target: Target,
+    last_id: i64,
+) {
+    let hub = svc.hub().clone();
+    hub.register(conn.clone());
+    let key = target.topic();
+    let topic = hub.subscribe(&key, &conn);
+    let mut stream = stream.max_frame_size(svc.settings().max_frame_bytes);
+    let mut sent = last_id;
+    let mut close: Option<u16> = None;
+    'replay: loop {
+        match svc.history(&target, Some(sent), false, REPLAY_PAGE).await {
+            Ok(page) => {
+                let full = page.len() as i64 == REPLAY_PAGE;
+                for m in page {
+                    sent = m.id;
+                    if session
+                        .text(m.to_json_string(crate::channels::API_BASE))
+                        .await
+                        .is_err()
+                    {
+                        close = Some(1000);
+                        break 'replay;
+                    }
+                }
+                if !full {
+                    break;
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "replay failed");
+                close = Some(1011);
+                break;
+            }
+        }
+    }
+    let mut heartbeat = tokio::time::interval(svc.settings().ws_ping_interval);
+    heartbeat.tick().await;
+    while close.is_none() {
+        tokio::select! {
+            code = conn.outbox.closing() => close = Some(code),
+            item = rx.recv() => match item {
+                Some(item) => {
+                    conn.outbox.sent(item.len());
+                    if let Outgoing::Live { topic: t, id, frame } = item {
+                        if t == topic && id > sent {
+                            sent = id;
+                            if session.text(frame).await.is_err() { break; }
+                        }
+                    }
+                }
+                None => break,
+            },
+            msg = stream.recv() => match msg {
+                Some(Ok(actix_ws::Message::Ping(b))) => { if session.pong(&b).await.is_err() { break; } }
+                Some(Ok(actix_ws::Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+            _ = heartbeat.tick() => { if session.ping(b"").await.is_err() { break; } }
+        }
+    }
+    hub.unsubscribe(&key, conn.id);
+    hub.unregister(conn.id);
+    if let Some(ip) = conn.ip {
+        hub.release_ip(ip);
+    }
+    let _ = session
+        .close(close.map(|code| CloseReason {
+            code: CloseCode::from(code),
+            description: None,
+        }))
+        .await;
+}
