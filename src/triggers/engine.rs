@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use rhai::{Engine, EvalAltResult, AST};
 
-use super::host::{self, HostEnv};
+use super::host::{self, HostEnv, Stop};
+use super::memory;
 
 /// Script-defined function calls may nest this deep (recursion included).
 pub const MAX_CALL_LEVELS: usize = 24;
@@ -88,16 +89,20 @@ pub fn compile(engine: &Engine, script: &str) -> Result<AST, SyntaxError> {
 }
 
 /// Why a run failed, worded for the run log and the `trigger_error` reply.
-pub fn describe_error(err: &EvalAltResult, limits: &Limits, timed_out: bool) -> String {
+pub fn describe_error(err: &EvalAltResult, limits: &Limits, stopped: Option<Stop>) -> String {
     let at = |pos: rhai::Position| match (pos.line(), pos.position()) {
         (Some(l), Some(c)) => format!(" (line {l}, column {c})"),
         (Some(l), None) => format!(" (line {l})"),
         _ => String::new(),
     };
     match err {
-        EvalAltResult::ErrorTerminated(..) if timed_out => format!(
+        EvalAltResult::ErrorTerminated(..) if stopped == Some(Stop::WallTime) => format!(
             "wall time limit exceeded ({} ms)",
             limits.timeout.as_millis()
+        ),
+        EvalAltResult::ErrorTerminated(..) if stopped == Some(Stop::Memory) => format!(
+            "memory limit exceeded ({} MiB per run)",
+            memory::MAX_RUN_BYTES / (1024 * 1024)
         ),
         EvalAltResult::ErrorTooManyOperations(pos) => format!(
             "operation limit exceeded ({} operations){}",
@@ -128,7 +133,7 @@ pub fn describe_error(err: &EvalAltResult, limits: &Limits, timed_out: bool) -> 
         EvalAltResult::ErrorInFunctionCall(name, _, inner, _) if !name.is_empty() => {
             format!(
                 "in function {name}: {}",
-                describe_error(inner, limits, timed_out)
+                describe_error(inner, limits, stopped)
             )
         }
         EvalAltResult::ErrorRuntime(value, pos) => format!("{value}{}", at(*pos)),

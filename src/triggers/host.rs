@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, Map, Position};
 use serde_json::Value;
 
+use super::memory;
 use super::outbound::{self, HttpClient};
 use super::Effect;
 use crate::store::{self, Db};
@@ -45,7 +46,8 @@ pub enum HttpMode {
 pub struct RunState {
     pub trigger_id: i64,
     pub deadline: Instant,
-    pub timed_out: bool,
+    /// Why the progress callback terminated the script, if it did.
+    pub stopped: Option<Stop>,
     pub effects: Vec<Effect>,
     pub logs: Vec<String>,
     /// Writes of the whole chain so far; applied to SQLite when the run ends (live runs)
@@ -62,7 +64,7 @@ impl RunState {
         RunState {
             trigger_id,
             deadline: Instant::now() + timeout,
-            timed_out: false,
+            stopped: None,
             effects: Vec::new(),
             logs: Vec::new(),
             kv: HashMap::new(),
@@ -78,13 +80,21 @@ thread_local! {
     static STATE: RefCell<Option<RunState>> = const { RefCell::new(None) };
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    WallTime,
+    Memory,
+}
+
 /// Makes `state` the current run's state on this thread.
 pub fn install(state: RunState) {
     STATE.with(|s| *s.borrow_mut() = Some(state));
+    memory::arm();
 }
 
 /// Takes the current run's state back after the evaluation.
 pub fn take() -> Option<RunState> {
+    memory::disarm();
     STATE.with(|s| s.borrow_mut().take())
 }
 
@@ -95,25 +105,30 @@ fn with_state<T>(f: impl FnOnce(&mut RunState) -> RhaiResult<T>) -> RhaiResult<T
     })
 }
 
-/// Value the progress callback terminates with when the deadline passes.
-pub const TIMEOUT_TOKEN: &str = "rtbox:timeout";
+/// Value the progress callback terminates a script with.
+const STOP_TOKEN: &str = "rtbox:stop";
 const REJECT_TOKEN: &str = "rtbox:reject";
 
-/// Called by the engine for every operation; checks the clock only every 256 of them,
-/// which keeps the overhead negligible and the overshoot in microseconds.
+/// Called by the engine for every operation. Memory is checked every time (one
+/// thread-local read), the clock only every 256 operations, which keeps the overhead
+/// negligible and the overshoot in microseconds.
 pub fn on_progress(ops: u64) -> Option<Dynamic> {
-    if ops & 0xff != 0 {
+    let over_memory = memory::used() > memory::MAX_RUN_BYTES;
+    if !over_memory && ops & 0xff != 0 {
         return None;
     }
     STATE.with(|s| {
         let mut guard = s.borrow_mut();
         let state = guard.as_mut()?;
-        if Instant::now() >= state.deadline {
-            state.timed_out = true;
-            Some(Dynamic::from(TIMEOUT_TOKEN))
+        let stop = if over_memory {
+            Stop::Memory
+        } else if Instant::now() >= state.deadline {
+            Stop::WallTime
         } else {
-            None
-        }
+            return None;
+        };
+        state.stopped = Some(stop);
+        Some(Dynamic::from(STOP_TOKEN))
     })
 }
 

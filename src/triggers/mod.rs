@@ -5,6 +5,7 @@
 
 pub mod engine;
 pub mod host;
+pub mod memory;
 pub mod outbound;
 pub mod registry;
 pub mod runlog;
@@ -295,3 +296,6 @@ fn compile_record(
         broken,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -122,7 +122,7 @@ impl Runner {
             ScriptEnd::Rejected(reason.clone())
         } else {
             match result {
-                Err(err) => ScriptEnd::Failed(describe_error(&err, &self.limits, state.timed_out)),
+                Err(err) => ScriptEnd::Failed(describe_error(&err, &self.limits, state.stopped)),
                 Ok(value) if input.action == TriggerAction::Join && value.is_bool() => {
                     if value.as_bool().unwrap_or(true) {
                         ScriptEnd::Value(None)
