@@ -294,6 +294,7 @@ fn compile_record(
         script: r.script.clone(),
         ast,
         broken,
+        log_budget: registry::LogBudget::default(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! whether a channel has triggers costs a hash lookup and no I/O.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::sync::Arc;
 
 use rhai::AST;
@@ -19,6 +20,28 @@ pub struct CompiledTrigger {
     pub ast: Arc<AST>,
     /// Why the stored script no longer compiles; such a trigger fails every run.
     pub broken: Option<String>,
+    pub log_budget: LogBudget,
+}
+
+/// Successful runs logged per trigger and second. A busy channel would otherwise turn
+/// every message into a second SQLite write; rejections and errors are always logged.
+pub const OK_RUNS_LOGGED_PER_SECOND: u32 = 20;
+
+#[derive(Debug, Default)]
+pub struct LogBudget {
+    second: AtomicI64,
+    used: AtomicU32,
+}
+
+impl LogBudget {
+    /// Whether one more successful run may be logged in the current second.
+    pub fn take(&self) -> bool {
+        let now = chrono::Utc::now().timestamp();
+        if self.second.swap(now, Ordering::Relaxed) != now {
+            self.used.store(0, Ordering::Relaxed);
+        }
+        self.used.fetch_add(1, Ordering::Relaxed) < OK_RUNS_LOGGED_PER_SECOND
+    }
 }
 
 impl CompiledTrigger {
@@ -148,6 +171,7 @@ mod tests {
             script: String::new(),
             ast: Arc::new(AST::empty()),
             broken: None,
+            log_budget: LogBudget::default(),
         })
     }
 

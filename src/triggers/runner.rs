@@ -158,6 +158,10 @@ impl Runner {
         if let ScriptEnd::Failed(e) = &eval.end {
             tracing::info!(trigger_id = trigger.id, channel = %input.channel, error = %e, "trigger failed");
         }
+        if error.is_none() && !trigger.log_budget.take() {
+            metrics::counter!("rtbox_trigger_runs_unlogged_total").increment(1);
+            return;
+        }
         self.runlog.record(NewRun {
             trigger_id: trigger.id,
             time: now_rfc3339(),
