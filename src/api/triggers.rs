@@ -197,7 +197,7 @@ async fn list(
 ) -> ApiResult<HttpResponse> {
     caller.require_admin()?;
     let q = q.into_inner();
-    let all = db.read(|c| store::list(c)).await?;
+    let all = db.read(store::list).await?;
     let channel = q.channel.map(|c| c.trim().to_ascii_lowercase());
     let rows: Vec<TriggerRecord> = all
         .into_iter()

@@ -248,7 +248,7 @@ fn http_options(opts: &Map) -> RhaiResult<(Duration, Vec<(String, String)>)> {
                 } else {
                     return Err("http(): timeout must be a number of seconds".into());
                 };
-                if !(secs > 0.0) {
+                if secs.is_nan() || secs <= 0.0 {
                     return Err("http(): timeout must be positive".into());
                 }
                 timeout = Duration::from_secs_f64(secs.min(outbound::MAX_TIMEOUT.as_secs_f64()));

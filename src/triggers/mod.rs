@@ -211,7 +211,7 @@ impl TriggerService {
     /// Rebuilds the in-memory registry from the database (after create, update, delete).
     pub async fn reload(&self) -> Result<(), StoreError> {
         let _guard = self.reload_lock.lock().await;
-        let records = self.db.read(|c| store::triggers::list(c)).await?;
+        let records = self.db.read(store::triggers::list).await?;
         let previous = self.registry.read().clone();
         let runner = self.runner.clone();
         let registry = tokio::task::spawn_blocking(move || {
