@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use actix_web::middleware::{from_fn, NormalizePath};
+use actix_web::http::StatusCode;
+use actix_web::middleware::{from_fn, ErrorHandlers, NormalizePath};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 
@@ -61,6 +62,10 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
             .app_data(web::PayloadConfig::new(body_limit))
             .app_data(api::query_config())
             .app_data(api::path_config())
+            .wrap(
+                ErrorHandlers::new()
+                    .handler(StatusCode::METHOD_NOT_ALLOWED, api::method_not_allowed_json),
+            )
             .wrap(from_fn(observability::track_requests))
             .wrap(NormalizePath::trim())
             .configure(api::configure)
@@ -73,13 +78,16 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     .listen(listener)?
     .run();
 
+    // Install the signal handlers before announcing readiness, so a SIGTERM that
+    // arrives right after the "listening" line is a graceful shutdown, not a kill.
+    let signals = ShutdownSignals::install();
     println!("rtbox listening on http://{bound}");
     tracing::info!(%bound, db = %settings.db_path.display(), "rtbox started");
 
     let handle = server.handle();
     let shutdown_channels = channels.clone();
     actix_web::rt::spawn(async move {
-        wait_for_signal().await;
+        signals.recv().await;
         tracing::info!("shutting down: closing WebSockets (1012), draining requests");
         shutdown_channels.shutdown().await;
         handle.stop(true).await;
@@ -100,27 +108,41 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// SIGTERM and SIGINT, registered eagerly (the default action, exit, is replaced at once).
+struct ShutdownSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => {},
-                    _ = int.recv() => {},
-                }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    unix: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl ShutdownSignals {
+    fn install() -> ShutdownSignals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let unix = match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) {
+                (Ok(term), Ok(int)) => Some((term, int)),
+                _ => None,
+            };
+            ShutdownSignals { unix }
+        }
+        #[cfg(not(unix))]
+        {
+            ShutdownSignals {}
         }
     }
-    #[cfg(not(unix))]
-    {
+
+    async fn recv(self) {
+        #[cfg(unix)]
+        if let Some((mut term, mut int)) = self.unix {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
+            }
+            return;
+        }
         let _ = tokio::signal::ctrl_c().await;
     }
 }

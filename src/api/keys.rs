@@ -29,7 +29,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 async fn list(caller: Caller, db: web::Data<Db>) -> ApiResult<HttpResponse> {
     caller.require_admin()?;
-    let rows = db.read(|c| keys::list(c)).await?;
+    let rows = db.read(keys::list).await?;
     Ok(HttpResponse::Ok().json(json!({"objects": rows, "next": null, "prev": null})))
 }
 

@@ -113,6 +113,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     triggers::configure(cfg);
 }
 
+/// A method a route does not serve answers 405 `{"detail": "Method \"X\" not allowed."}`
+/// (keeping the `Allow` header) instead of an empty body. Used as an `ErrorHandlers` hook.
+pub fn method_not_allowed_json<B>(
+    res: actix_web::dev::ServiceResponse<B>,
+) -> actix_web::Result<actix_web::middleware::ErrorHandlerResponse<B>> {
+    let message = format!("Method \"{}\" not allowed.", res.request().method());
+    let allow = res.headers().get(actix_web::http::header::ALLOW).cloned();
+    let (req, _) = res.into_parts();
+    let mut builder = actix_web::HttpResponse::MethodNotAllowed();
+    if let Some(allow) = allow {
+        builder.insert_header((actix_web::http::header::ALLOW, allow));
+    }
+    let response = builder.json(serde_json::json!({ "detail": message }));
+    Ok(actix_web::middleware::ErrorHandlerResponse::Response(
+        actix_web::dev::ServiceResponse::new(req, response).map_into_right_body(),
+    ))
+}
+
 /// Unknown routes answer `{"detail": "Not found."}` like every other 404.
 pub async fn not_found() -> actix_web::HttpResponse {
     actix_web::ResponseError::error_response(&ApiError::NotFound)

@@ -163,7 +163,7 @@ async fn blocking<T: Send + 'static>(
 impl AuthService {
     /// Loads API keys into memory and makes sure a client-token secret exists.
     pub async fn start(db: Db, settings: &Settings) -> Result<AuthService, StoreError> {
-        let keys = db.read(|c| keys::list(c)).await?;
+        let keys = db.read(keys::list).await?;
         let secret = db
             .write(|c| match kv::get(c, kv::CLIENT_TOKEN_SECRET)? {
                 Some(s) => Ok(s),
@@ -337,7 +337,7 @@ impl AuthService {
 
     /// When no admin exists yet, issues a one-time setup token and returns it.
     pub async fn issue_setup_token_if_needed(&self) -> Result<Option<String>, StoreError> {
-        let admins = self.db.read(|c| users::count_admins(c)).await?;
+        let admins = self.db.read(users::count_admins).await?;
         if admins > 0 {
             return Ok(None);
         }
@@ -377,7 +377,7 @@ impl AuthService {
             }
             slot.take();
         }
-        let admins = self.db.read(|c| users::count_admins(c)).await?;
+        let admins = self.db.read(users::count_admins).await?;
         if admins > 0 {
             return Err(ApiError::Conflict(
                 "Setup has already been completed.".into(),

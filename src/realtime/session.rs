@@ -188,15 +188,16 @@ impl State {
     }
 
     async fn handle_text(&mut self, text: &str) {
-        let frame: ClientFrame =
-            match serde_json::from_str(text) {
-                Ok(f) => f,
-                Err(e) => return self
+        let frame: ClientFrame = match serde_json::from_str(text) {
+            Ok(f) => f,
+            Err(e) => {
+                return self
                     .strike(&format!(
                         "malformed frame: {e}; expected {{\"action\", \"options\", \"payload\"}}"
                     ))
-                    .await,
-            };
+                    .await
+            }
+        };
         self.strikes = 0;
         let opts = frame.options.unwrap_or_default();
         let to = ReplyTo::from_options(&opts);
