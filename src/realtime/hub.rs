@@ -12,7 +12,7 @@ use parking_lot::{Mutex, RwLock};
 use serde_json::value::RawValue;
 use tokio::sync::oneshot;
 
-use super::outbox::{Outbox, Outgoing};
+use super::outbox::{Frame, Outbox};
 use crate::channels::message::Message;
 
 /// How a connection wants channel messages written.
@@ -159,8 +159,9 @@ impl Hub {
     /// Sends a control frame to every subscriber of a topic except `except`.
     pub fn broadcast_text(&self, key: &str, frame: ByteString, except: Option<u64>) {
         if let Some(topic) = self.topics.read().get(key) {
+            let frame = Frame::text(frame);
             for conn in topic.subs.iter().filter(|c| Some(c.id) != except) {
-                conn.outbox.push(Outgoing::Text(frame.clone()));
+                conn.outbox.push(frame.clone());
             }
         }
     }
@@ -174,21 +175,19 @@ impl Hub {
             return;
         };
         if let (Some(shared), false) = (&topic.key, topic.subs.is_empty()) {
-            let envelope = ByteString::from(msg.ws_frame());
-            let mut syncano: Option<ByteString> = None;
+            let envelope = Frame::live(shared.clone(), msg.id, msg.ws_frame().into());
+            let mut syncano = None;
             let mut delivered = 0u64;
             for conn in &topic.subs {
                 let frame = match conn.format {
                     Format::Envelope => envelope.clone(),
                     Format::Syncano => syncano
-                        .get_or_insert_with(|| ByteString::from(msg.to_json_string("/api/v1")))
+                        .get_or_insert_with(|| {
+                            Frame::live(shared.clone(), msg.id, msg.to_json_string("/api/v1").into())
+                        })
                         .clone(),
                 };
-                if conn.outbox.push(Outgoing::Live {
-                    topic: shared.clone(),
-                    id: msg.id,
-                    frame,
-                }) {
+                if conn.outbox.push(frame) {
                     delivered += 1;
                 }
             }

@@ -7,4 +7,4 @@ pub mod protocol;
 pub mod session;
 
 pub use hub::{topic_key, Conn, Format, Hub};
-pub use outbox::{Outbox, Outgoing};
+pub use outbox::{Frame, Outbox, Outgoing};

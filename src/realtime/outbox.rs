@@ -12,28 +12,35 @@ pub const CLOSE_TRY_AGAIN: u16 = 1013;
 pub const CLOSE_RESTART: u16 = 1012;
 pub const CLOSE_POLICY: u16 = 1008;
 
-/// A frame waiting to be written to one socket.
+/// A frame waiting to be written: shared by every subscriber it goes to (one
+/// allocation per message, a pointer per queue slot).
 #[derive(Debug)]
-pub enum Outgoing {
-    /// A channel message: the session drops it if it already sent that id for `topic`
-    /// (replay and live overlap) or has left the topic.
-    Live {
-        topic: Arc<str>,
-        id: i64,
-        frame: ByteString,
-    },
-    /// Any other frame (acks, presence, errors).
-    Text(ByteString),
+pub struct Frame {
+    /// For channel messages, the topic: the session drops the frame if it already sent
+    /// that id for the topic (replay and live overlap) or has left it. `None` for
+    /// anything else (acks, presence, errors).
+    pub topic: Option<Arc<str>>,
+    pub id: i64,
+    pub bytes: ByteString,
 }
 
-impl Outgoing {
-    pub fn len(&self) -> usize {
-        match self {
-            Outgoing::Live { frame, .. } | Outgoing::Text(frame) => frame.len(),
-        }
+pub type Outgoing = Arc<Frame>;
+
+impl Frame {
+    pub fn live(topic: Arc<str>, id: i64, bytes: ByteString) -> Outgoing {
+        Arc::new(Frame {
+            topic: Some(topic),
+            id,
+            bytes,
+        })
     }
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+
+    pub fn text(bytes: impl Into<ByteString>) -> Outgoing {
+        Arc::new(Frame {
+            topic: None,
+            id: 0,
+            bytes: bytes.into(),
+        })
     }
 }
 
@@ -65,7 +72,7 @@ impl Outbox {
         if self.close_code.load(Ordering::Relaxed) != 0 {
             return false;
         }
-        let len = item.len();
+        let len = item.bytes.len();
         if self.queued_bytes.fetch_add(len, Ordering::Relaxed) + len > self.max_bytes {
             self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
             self.overflow();

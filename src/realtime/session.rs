@@ -14,7 +14,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::hub::Conn;
-use super::outbox::{Outgoing, CLOSE_POLICY};
+use super::outbox::{Frame, Outgoing, CLOSE_POLICY};
 use super::protocol::{self as proto, ClientFrame, ClientOptions, ErrorCode, ReplyTo};
 use crate::auth::{AuthService, Principal};
 use crate::channels::message::Kind;
@@ -110,7 +110,9 @@ pub async fn run(session: Session, stream: actix_ws::MessageStream, params: Sess
             msg = stream.recv() => {
                 last_seen = Instant::now();
                 match msg {
-                    Some(Ok(AggregatedMessage::Text(text))) => st.handle_text(&text).await,
+                    // Boxed: frame handling (publish, replay, triggers) needs far more
+                    // state than an idle connection should carry.
+                    Some(Ok(AggregatedMessage::Text(text))) => Box::pin(st.handle_text(&text)).await,
                     Some(Ok(AggregatedMessage::Binary(_))) => {
                         st.strike("binary frames are not supported; send JSON text frames").await
                     }
@@ -150,21 +152,17 @@ impl State {
     }
 
     async fn write(&mut self, item: Outgoing) {
-        let len = item.len();
-        self.conn.outbox.sent(len);
-        match item {
-            Outgoing::Live { topic, id, frame } => {
-                let Some(sub) = self.subs.get_mut(&topic) else {
-                    return;
-                };
-                if id <= sub.last_id {
-                    return;
-                }
-                sub.last_id = id;
-                self.send(frame).await;
+        self.conn.outbox.sent(item.bytes.len());
+        if let Some(topic) = &item.topic {
+            let Some(sub) = self.subs.get_mut(topic) else {
+                return;
+            };
+            if item.id <= sub.last_id {
+                return;
             }
-            Outgoing::Text(frame) => self.send(frame).await,
+            sub.last_id = item.id;
         }
+        self.send(item.bytes.clone()).await;
     }
 
     async fn strike(&mut self, message: &str) {
@@ -467,7 +465,7 @@ impl State {
             .find(&key, socket_id)
             .ok_or(ChannelError::NotFound)?;
         let frame = proto::private_frame(to, sender, payload);
-        peer.outbox.push(Outgoing::Text(frame.into()));
+        peer.outbox.push(Frame::text(frame));
         self.send(proto::ack_frame(to, None, false)).await;
         Ok(())
     }
@@ -624,12 +622,10 @@ pub async fn run_feed(
             code = conn.outbox.closing() => close = Some(code),
             item = rx.recv() => match item {
                 Some(item) => {
-                    conn.outbox.sent(item.len());
-                    if let Outgoing::Live { topic: t, id, frame } = item {
-                        if t == topic && id > sent {
-                            sent = id;
-                            if session.text(frame).await.is_err() { break; }
-                        }
+                    conn.outbox.sent(item.bytes.len());
+                    if item.topic.as_ref() == Some(&topic) && item.id > sent {
+                        sent = item.id;
+                        if session.text(item.bytes.clone()).await.is_err() { break; }
                     }
                 }
                 None => break,
