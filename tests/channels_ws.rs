@@ -6,6 +6,8 @@
 mod common;
 use common::*;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(5);
@@ -169,20 +171,26 @@ async fn join_with_last_id_replays_then_goes_live_without_gap_or_duplicate() {
 
     // Publishers keep going while the subscriber joins and replays.
     const PUBLISHERS: usize = 4;
-    const EACH: usize = 40;
+    const EACH: usize = 60;
+    let done = Arc::new(AtomicUsize::new(0));
     let base = f.s.url("/");
     let mut tasks = Vec::new();
     for p in 0..PUBLISHERS {
-        let (http, base, key) = (f.s.async_http(), base.clone(), f.key.clone());
+        let (http, base, key, done) = (f.s.async_http(), base.clone(), f.key.clone(), done.clone());
         tasks.push(tokio::spawn(async move {
             for i in 0..EACH {
                 publish(&http, &base, &key, "ticker", json!({"p": p, "i": i})).await;
+                done.fetch_add(1, Ordering::SeqCst);
             }
         }));
     }
-    let mut ws = ws_connect(&f.s.ws_url("/ws")).await;
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    let mut ws = ws_connect(&f.s.ws_url(&format!("/ws?api_key={}", f.key))).await;
+    while done.load(Ordering::SeqCst) < 20 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     ws_join(&mut ws, "ticker", json!({"last_id": 5}), json!({})).await;
+    let at_join = done.load(Ordering::SeqCst);
+    assert!(at_join < PUBLISHERS * EACH, "publishers finished before the join was confirmed");
     for t in tasks {
         t.await.expect("publisher");
     }

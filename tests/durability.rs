@@ -50,7 +50,7 @@ async fn acknowledged_messages_survive_kill_9() {
     }
     // Let the load build up, then crash the server while requests are in flight.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while acked.lock().unwrap().len() < 300 {
+    while acked.lock().unwrap().len() < 1500 {
         assert!(tokio::time::Instant::now() < deadline, "publishing too slow");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -59,7 +59,7 @@ async fn acknowledged_messages_survive_kill_9() {
         t.await.expect("publisher task");
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() >= 300);
+    assert!(acked.len() >= 1500);
 
     tokio::task::block_in_place(|| s.start_again());
     let history = tokio::task::block_in_place(|| s.full_history(&key, "orders"));
