@@ -78,7 +78,10 @@ fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 fn admin_creates_lists_updates_and_deletes_channels_in_syncano_shape() {
     let f = Fixture::new();
     let created = f.channel(json!({"name": "Witchers", "description": "Kaer Morhen"}));
-    let stamp = created["created_at"].as_str().expect("created_at").to_string();
+    let stamp = created["created_at"]
+        .as_str()
+        .expect("created_at")
+        .to_string();
     assert!(stamp.ends_with('Z'), "RFC 3339 UTC: {stamp}");
     assert_eq!(
         created,
@@ -104,12 +107,11 @@ fn admin_creates_lists_updates_and_deletes_channels_in_syncano_shape() {
     );
 
     // Same name again (any case) is a field error.
-    let dup = f
-        .s
-        .post("/api/v1/channels")
-        .bearer_auth(&f.admin)
-        .json(&json!({"name": "WITCHERS"}))
-        .call();
+    let dup =
+        f.s.post("/api/v1/channels")
+            .bearer_auth(&f.admin)
+            .json(&json!({"name": "WITCHERS"}))
+            .call();
     assert_eq!(dup.status, 400, "{}", dup.text);
     assert_eq!(
         dup.json,
@@ -143,13 +145,12 @@ fn admin_creates_lists_updates_and_deletes_channels_in_syncano_shape() {
 
     // PATCH changes only what it names; updated_at moves, created_at stays.
     std::thread::sleep(Duration::from_millis(5));
-    let patched = f
-        .s
-        .patch("/api/v1/channels/witchers")
-        .bearer_auth(&f.admin)
-        .json(&json!({"description": "School of the Wolf", "presence": true}))
-        .call()
-        .expect(200);
+    let patched =
+        f.s.patch("/api/v1/channels/witchers")
+            .bearer_auth(&f.admin)
+            .json(&json!({"description": "School of the Wolf", "presence": true}))
+            .call()
+            .expect(200);
     assert_eq!(patched["description"], "School of the Wolf");
     assert_eq!(patched["presence"], true);
     assert_eq!(patched["custom_publish"], true);
@@ -160,13 +161,12 @@ fn admin_creates_lists_updates_and_deletes_channels_in_syncano_shape() {
     let mut body = patched.clone();
     body["other_permissions"] = json!("subscribe");
     body["history"] = json!({"persist": true, "max_messages": 5, "max_age_seconds": 60});
-    let put = f
-        .s
-        .put("/api/v1/channels/witchers/")
-        .header("X-API-KEY", &f.key)
-        .json(&body)
-        .call()
-        .expect(200);
+    let put =
+        f.s.put("/api/v1/channels/witchers/")
+            .header("X-API-KEY", &f.key)
+            .json(&body)
+            .call()
+            .expect(200);
     assert_eq!(put["other_permissions"], "subscribe");
     assert_eq!(
         put["history"],
@@ -179,12 +179,11 @@ fn admin_creates_lists_updates_and_deletes_channels_in_syncano_shape() {
         (json!({"type": "separate_rooms"}), "type"),
         (json!({"name": "wolves"}), "name"),
     ] {
-        let r = f
-            .s
-            .patch("/api/v1/channels/witchers")
-            .bearer_auth(&f.admin)
-            .json(&bad)
-            .call();
+        let r =
+            f.s.patch("/api/v1/channels/witchers")
+                .bearer_auth(&f.admin)
+                .json(&bad)
+                .call();
         assert_eq!(r.status, 400, "{}", r.text);
         assert_eq!(
             r.json,
@@ -199,54 +198,102 @@ fn admin_creates_lists_updates_and_deletes_channels_in_syncano_shape() {
         .expect(200);
 
     // DELETE removes the channel and its history; a new channel of that name starts empty.
-    f.publish("witchers", json!({"payload": "before"})).expect(201);
-    let r = f.s.delete("/api/v1/channels/witchers").bearer_auth(&f.admin).call();
+    f.publish("witchers", json!({"payload": "before"}))
+        .expect(201);
+    let r =
+        f.s.delete("/api/v1/channels/witchers")
+            .bearer_auth(&f.admin)
+            .call();
     assert_eq!(r.status, 204, "{}", r.text);
     let gone = f.get("/api/v1/channels/witchers");
     assert_eq!((gone.status, gone.detail()), (404, NOT_FOUND.to_string()));
     let r = f.publish("witchers", json!({"payload": 1}));
     assert_eq!((r.status, r.detail()), (404, NOT_FOUND.to_string()));
-    let r = f.s.delete("/api/v1/channels/witchers").bearer_auth(&f.admin).call();
+    let r =
+        f.s.delete("/api/v1/channels/witchers")
+            .bearer_auth(&f.admin)
+            .call();
     assert_eq!(r.status, 404);
     f.channel(json!({"name": "witchers"}));
     let h = f.get("/api/v1/channels/witchers/history").expect(200);
     assert_eq!(h["objects"], json!([]));
-    let m = f.publish("witchers", json!({"payload": "after"})).expect(201);
+    let m = f
+        .publish("witchers", json!({"payload": "after"}))
+        .expect(201);
     assert_eq!(m["id"], 1, "ids restart with the new channel: {m}");
 }
 
 #[test]
 fn channel_names_are_lowercased_and_checked() {
     let f = Fixture::new();
-    assert_eq!(f.channel(json!({"name": "Chat.Room_1-a/B"}))["name"], "chat.room_1-a/b");
+    assert_eq!(
+        f.channel(json!({"name": "Chat.Room_1-a/B"}))["name"],
+        "chat.room_1-a/b"
+    );
 
     let cases = [
-        (json!("a b"), "Use only letters, digits, '-', '_', '.' and '/'."),
-        (json!("emoji😀"), "Use only letters, digits, '-', '_', '.' and '/'."),
-        (json!("x#y"), "Use only letters, digits, '-', '_', '.' and '/'."),
+        (
+            json!("a b"),
+            "Use only letters, digits, '-', '_', '.' and '/'.",
+        ),
+        (
+            json!("emoji😀"),
+            "Use only letters, digits, '-', '_', '.' and '/'.",
+        ),
+        (
+            json!("x#y"),
+            "Use only letters, digits, '-', '_', '.' and '/'.",
+        ),
         (json!(""), "Ensure this field has 1 to 64 characters."),
-        (json!("x".repeat(65)), "Ensure this field has 1 to 64 characters."),
-        (json!("chat/publish"), "'publish' cannot be the last segment of a channel name."),
-        (json!("history"), "'history' cannot be the last segment of a channel name."),
-        (json!("a/poll"), "'poll' cannot be the last segment of a channel name."),
-        (json!("a/presence"), "'presence' cannot be the last segment of a channel name."),
-        (json!("a/Events"), "'events' cannot be the last segment of a channel name."),
-        (json!("a//b"), "Segments separated by '/' must not be empty."),
+        (
+            json!("x".repeat(65)),
+            "Ensure this field has 1 to 64 characters.",
+        ),
+        (
+            json!("chat/publish"),
+            "'publish' cannot be the last segment of a channel name.",
+        ),
+        (
+            json!("history"),
+            "'history' cannot be the last segment of a channel name.",
+        ),
+        (
+            json!("a/poll"),
+            "'poll' cannot be the last segment of a channel name.",
+        ),
+        (
+            json!("a/presence"),
+            "'presence' cannot be the last segment of a channel name.",
+        ),
+        (
+            json!("a/Events"),
+            "'events' cannot be the last segment of a channel name.",
+        ),
+        (
+            json!("a//b"),
+            "Segments separated by '/' must not be empty.",
+        ),
         (json!("/a"), "Segments separated by '/' must not be empty."),
         (json!(5), "Not a valid string."),
     ];
     for (name, reason) in cases {
-        let r = f
-            .s
-            .post("/api/v1/channels")
-            .bearer_auth(&f.admin)
-            .json(&json!({ "name": name }))
-            .call();
+        let r =
+            f.s.post("/api/v1/channels")
+                .bearer_auth(&f.admin)
+                .json(&json!({ "name": name }))
+                .call();
         assert_eq!(r.status, 400, "{name}: {}", r.text);
         assert_eq!(r.json, json!({ "name": reason }), "{name}");
     }
-    let r = f.s.post("/api/v1/channels").bearer_auth(&f.admin).json(&json!({})).call();
-    assert_eq!((r.status, r.json), (400, json!({"name": "This field is required."})));
+    let r =
+        f.s.post("/api/v1/channels")
+            .bearer_auth(&f.admin)
+            .json(&json!({}))
+            .call();
+    assert_eq!(
+        (r.status, r.json),
+        (400, json!({"name": "This field is required."}))
+    );
     // 64 characters is fine.
     f.channel(json!({"name": "y".repeat(64)}));
 }
@@ -255,23 +302,77 @@ fn channel_names_are_lowercased_and_checked() {
 fn channel_settings_reject_wrong_types() {
     let f = Fixture::new();
     let cases = [
-        (json!({"type": "rooms"}), "type", "\"rooms\" is not a valid choice (default, separate_rooms)."),
-        (json!({"type": 1}), "type", "Must be default or separate_rooms."),
-        (json!({"custom_publish": "yes"}), "custom_publish", "Must be a valid boolean."),
-        (json!({"presence": 1}), "presence", "Must be a valid boolean."),
-        (json!({"other_permissions": "all"}), "other_permissions", "\"all\" is not a valid choice (none, subscribe, publish)."),
-        (json!({"group_permissions": true}), "group_permissions", "Must be one of none, subscribe, publish."),
-        (json!({"description": 3}), "description", "Not a valid string."),
-        (json!({"history": 3}), "history", "Must be an object {persist, max_messages, max_age_seconds}."),
-        (json!({"history": {"max_messages": 0}}), "history", "max_messages must be an integer from 1 to 10000000."),
-        (json!({"history": {"persist": "no"}}), "history", "persist must be a boolean."),
-        (json!({"history": {"max_age_seconds": -1}}), "history", "max_age_seconds must be a positive integer or null."),
-        (json!({"history": {"ttl": 1}}), "history", "Unknown key \"ttl\"."),
+        (
+            json!({"type": "rooms"}),
+            "type",
+            "\"rooms\" is not a valid choice (default, separate_rooms).",
+        ),
+        (
+            json!({"type": 1}),
+            "type",
+            "Must be default or separate_rooms.",
+        ),
+        (
+            json!({"custom_publish": "yes"}),
+            "custom_publish",
+            "Must be a valid boolean.",
+        ),
+        (
+            json!({"presence": 1}),
+            "presence",
+            "Must be a valid boolean.",
+        ),
+        (
+            json!({"other_permissions": "all"}),
+            "other_permissions",
+            "\"all\" is not a valid choice (none, subscribe, publish).",
+        ),
+        (
+            json!({"group_permissions": true}),
+            "group_permissions",
+            "Must be one of none, subscribe, publish.",
+        ),
+        (
+            json!({"description": 3}),
+            "description",
+            "Not a valid string.",
+        ),
+        (
+            json!({"history": 3}),
+            "history",
+            "Must be an object {persist, max_messages, max_age_seconds}.",
+        ),
+        (
+            json!({"history": {"max_messages": 0}}),
+            "history",
+            "max_messages must be an integer from 1 to 10000000.",
+        ),
+        (
+            json!({"history": {"persist": "no"}}),
+            "history",
+            "persist must be a boolean.",
+        ),
+        (
+            json!({"history": {"max_age_seconds": -1}}),
+            "history",
+            "max_age_seconds must be a positive integer or null.",
+        ),
+        (
+            json!({"history": {"ttl": 1}}),
+            "history",
+            "Unknown key \"ttl\".",
+        ),
     ];
     for (extra, field, reason) in cases {
         let mut body = json!({"name": "typed"});
-        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-        let r = f.s.post("/api/v1/channels").bearer_auth(&f.admin).json(&body).call();
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let r =
+            f.s.post("/api/v1/channels")
+                .bearer_auth(&f.admin)
+                .json(&body)
+                .call();
         assert_eq!(r.status, 400, "{body}: {}", r.text);
         assert_eq!(r.json, json!({ field: reason }), "{body}");
     }
@@ -293,7 +394,10 @@ fn pattern_channels_exist_implicitly_with_their_own_history() {
     let a1 = f.publish("chat/1", json!({"payload": "a1"})).expect(201);
     let b1 = f.publish("Chat/2", json!({"payload": "b1"})).expect(201);
     let a2 = f.publish("chat/1", json!({"payload": "a2"})).expect(201);
-    assert_eq!((a1["id"].clone(), b1["id"].clone(), a2["id"].clone()), (json!(1), json!(1), json!(2)));
+    assert_eq!(
+        (a1["id"].clone(), b1["id"].clone(), a2["id"].clone()),
+        (json!(1), json!(1), json!(2))
+    );
     assert_eq!(a1["channel"], "chat/1");
     assert_eq!(b1["channel"], "chat/2");
     assert_eq!(a1["links"]["self"], "/api/v1/channels/chat/1/history/1/");
@@ -314,15 +418,25 @@ fn pattern_channels_exist_implicitly_with_their_own_history() {
     // The prefix alone, names outside it, and patterns are not concrete channels.
     for name in ["chat", "chatter/1", "other/1"] {
         let r = f.publish(name, json!({"payload": 1}));
-        assert_eq!((r.status, r.detail()), (404, NOT_FOUND.to_string()), "{name}");
+        assert_eq!(
+            (r.status, r.detail()),
+            (404, NOT_FOUND.to_string()),
+            "{name}"
+        );
     }
     let r = f.get("/api/v1/channels/chat/*/history");
     assert_eq!(r.status, 404, "{}", r.text);
 
     // The pattern's definition is readable by its own name; deleting it deletes the
     // history of every channel that lived under it, but not of exact channels.
-    assert_eq!(f.get("/api/v1/channels/chat/*").expect(200)["name"], "chat/*");
-    let r = f.s.delete("/api/v1/channels/chat/*").bearer_auth(&f.admin).call();
+    assert_eq!(
+        f.get("/api/v1/channels/chat/*").expect(200)["name"],
+        "chat/*"
+    );
+    let r =
+        f.s.delete("/api/v1/channels/chat/*")
+            .bearer_auth(&f.admin)
+            .call();
     assert_eq!(r.status, 204, "{}", r.text);
     assert_eq!(f.get("/api/v1/channels/chat/1/history").status, 404);
     assert_eq!(
@@ -330,7 +444,10 @@ fn pattern_channels_exist_implicitly_with_their_own_history() {
         [1]
     );
     f.channel(json!({"name": "chat/*"}));
-    assert_eq!(f.get("/api/v1/channels/chat/1/history").expect(200)["objects"], json!([]));
+    assert_eq!(
+        f.get("/api/v1/channels/chat/1/history").expect(200)["objects"],
+        json!([])
+    );
 }
 
 // ---- publish -----------------------------------------------------------------------------
@@ -361,14 +478,17 @@ fn publish_answers_the_exact_syncano_message() {
 
     // Admin users are authors by user id; any JSON value is a payload; none is null.
     f.channel(json!({"name": "plain"}));
-    let me = f.s.get("/api/v1/me").bearer_auth(&f.admin).call().expect(200);
-    let by_admin = f
-        .s
-        .post("/api/v1/channels/plain/publish")
-        .bearer_auth(&f.admin)
-        .json(&json!({"payload": [1, "two", null]}))
-        .call()
-        .expect(201);
+    let me =
+        f.s.get("/api/v1/me")
+            .bearer_auth(&f.admin)
+            .call()
+            .expect(200);
+    let by_admin =
+        f.s.post("/api/v1/channels/plain/publish")
+            .bearer_auth(&f.admin)
+            .json(&json!({"payload": [1, "two", null]}))
+            .call()
+            .expect(201);
     assert_eq!(by_admin["author"], json!({"admin": me["id"]}));
     assert_eq!(by_admin["payload"], json!([1, "two", null]));
     assert_eq!(by_admin["room"], Value::Null);
@@ -377,7 +497,9 @@ fn publish_answers_the_exact_syncano_message() {
     assert_eq!(empty["id"], 2);
     // A publish key publishes too.
     let pk = f.s.create_key(&f.admin, "pub", "publish");
-    let r = f.s.publish_with_key(&pk.key, "plain", json!({"payload": 3})).expect(201);
+    let r =
+        f.s.publish_with_key(&pk.key, "plain", json!({"payload": 3}))
+            .expect(201);
     assert_eq!(r["author"], json!({"api_key": pk.id}));
 }
 
@@ -387,50 +509,64 @@ fn custom_publish_off_refuses_publish_but_allows_events() {
     f.channel(json!({"name": "feed", "custom_publish": false, "other_permissions": "publish"}));
     let r = f.publish("feed", json!({"payload": "hi"}));
     assert_eq!(r.status, 403);
-    assert_eq!(r.json, json!({"detail": "Custom publish not allowed on this channel."}));
+    assert_eq!(
+        r.json,
+        json!({"detail": "Custom publish not allowed on this channel."})
+    );
 
     // Events are server-side: custom_publish does not apply.
-    let e = f
-        .s
-        .post("/api/v1/channels/feed/events")
-        .header("X-API-KEY", &f.key)
-        .json(&json!({"data": {"kind": "order.paid", "total": 5}, "payload": "ignored"}))
-        .call()
-        .expect(201);
+    let e =
+        f.s.post("/api/v1/channels/feed/events")
+            .header("X-API-KEY", &f.key)
+            .json(&json!({"data": {"kind": "order.paid", "total": 5}, "payload": "ignored"}))
+            .call()
+            .expect(201);
     assert_eq!(e["metadata"], json!({"type": "event"}));
     assert_eq!(e["action"], "custom");
     assert_eq!(e["payload"], json!({"kind": "order.paid", "total": 5}));
     assert_eq!(e["author"], json!({"api_key": f.key_id}));
     assert_eq!(e["id"], 1);
     let pk = f.s.create_key(&f.admin, "pub", "publish");
-    let e = f
-        .s
-        .post("/api/v1/channels/feed/events")
-        .bearer_auth(&pk.key)
-        .json(&json!({}))
-        .call()
-        .expect(201);
-    assert_eq!((e["id"].clone(), e["payload"].clone()), (json!(2), Value::Null));
+    let e =
+        f.s.post("/api/v1/channels/feed/events")
+            .bearer_auth(&pk.key)
+            .json(&json!({}))
+            .call()
+            .expect(201);
+    assert_eq!(
+        (e["id"].clone(), e["payload"].clone()),
+        (json!(2), Value::Null)
+    );
     let h = f.get("/api/v1/channels/feed/history").expect(200);
     assert_eq!(h["objects"][0]["metadata"]["type"], "event");
 
     // Only admins and publish keys send events (even where anyone may publish).
     let agent = f.s.user_token("agent");
-    let r = f.s.post("/api/v1/channels/feed/events").bearer_auth(&agent).json(&json!({"data": 1})).call();
+    let r =
+        f.s.post("/api/v1/channels/feed/events")
+            .bearer_auth(&agent)
+            .json(&json!({"data": 1}))
+            .call();
     assert_eq!((r.status, r.detail()), (403, NO_PERMISSION.to_string()));
-    let r = f.s.post("/api/v1/channels/feed/events").json(&json!({"data": 1})).call();
+    let r =
+        f.s.post("/api/v1/channels/feed/events")
+            .json(&json!({"data": 1}))
+            .call();
     assert_eq!((r.status, r.detail()), (401, NO_CREDENTIALS.to_string()));
     // Events follow room rules too.
     f.channel(json!({"name": "rooms", "type": "separate_rooms"}));
-    let r = f.s.post("/api/v1/channels/rooms/events").header("X-API-KEY", &f.key).json(&json!({"data": 1})).call();
+    let r =
+        f.s.post("/api/v1/channels/rooms/events")
+            .header("X-API-KEY", &f.key)
+            .json(&json!({"data": 1}))
+            .call();
     assert_eq!((r.status, r.json), (400, json!({"room": ROOM_REQUIRED})));
-    let e = f
-        .s
-        .post("/api/v1/channels/rooms/events")
-        .header("X-API-KEY", &f.key)
-        .json(&json!({"data": 1, "room": "R1"}))
-        .call()
-        .expect(201);
+    let e =
+        f.s.post("/api/v1/channels/rooms/events")
+            .header("X-API-KEY", &f.key)
+            .json(&json!({"data": 1, "room": "R1"}))
+            .call()
+            .expect(201);
     assert_eq!(e["room"], "r1");
 }
 
@@ -443,20 +579,36 @@ fn rooms_are_required_on_separate_rooms_channels_and_refused_elsewhere() {
     let r = f.publish("game", json!({"payload": 1}));
     assert_eq!((r.status, r.json), (400, json!({"room": ROOM_REQUIRED})));
     let r = f.publish("game", json!({"payload": 1, "room": ""}));
-    assert_eq!((r.status, r.json), (400, json!({"room": "Ensure this field has 1 to 128 characters."})));
+    assert_eq!(
+        (r.status, r.json),
+        (
+            400,
+            json!({"room": "Ensure this field has 1 to 128 characters."})
+        )
+    );
     let r = f.publish("game", json!({"payload": 1, "room": "x".repeat(129)}));
-    assert_eq!((r.status, r.json), (400, json!({"room": "Ensure this field has 1 to 128 characters."})));
+    assert_eq!(
+        (r.status, r.json),
+        (
+            400,
+            json!({"room": "Ensure this field has 1 to 128 characters."})
+        )
+    );
     let r = f.publish("lobby", json!({"payload": 1, "room": "a"}));
     assert_eq!(
         (r.status, r.json),
-        (400, json!({"room": "This field is not allowed for channels of type default."}))
+        (
+            400,
+            json!({"room": "This field is not allowed for channels of type default."})
+        )
     );
     let r = f.get("/api/v1/channels/lobby/history?room=a");
     assert_eq!(r.status, 400, "{}", r.text);
 
     // Rooms share the channel's id sequence; the room filter picks one room.
     for room in ["a", "B", "a", "b", "a"] {
-        f.publish("game", json!({"payload": room, "room": room})).expect(201);
+        f.publish("game", json!({"payload": room, "room": room}))
+            .expect(201);
     }
     let all = f.get("/api/v1/channels/game/history").expect(200);
     assert_eq!(ids(&all["objects"]), [1, 2, 3, 4, 5]);
@@ -464,7 +616,11 @@ fn rooms_are_required_on_separate_rooms_channels_and_refused_elsewhere() {
     assert_eq!(ids(&a["objects"]), [1, 3, 5]);
     let b = f.get("/api/v1/channels/game/history?room=b").expect(200);
     assert_eq!(ids(&b["objects"]), [2, 4]);
-    assert!(b["objects"].as_array().unwrap().iter().all(|m| m["room"] == "b"));
+    assert!(b["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["room"] == "b"));
 }
 
 // ---- history -----------------------------------------------------------------------------
@@ -482,7 +638,9 @@ fn history_pages_orders_and_reads_single_messages() {
     assert_eq!(first["objects"][0]["payload"], 1);
 
     // page_size is clamped to 100; `next` continues after the last id.
-    let big = f.get("/api/v1/channels/log/history?page_size=1000").expect(200);
+    let big = f
+        .get("/api/v1/channels/log/history?page_size=1000")
+        .expect(200);
     assert_eq!(ids(&big["objects"]), (1..=100).collect::<Vec<_>>());
     let next = big["next"].as_str().expect("next link").to_string();
     assert!(next.starts_with("/api/v1/channels/log/history?"), "{next}");
@@ -491,31 +649,49 @@ fn history_pages_orders_and_reads_single_messages() {
     assert_eq!(rest["next"], Value::Null);
 
     // last_id, both orderings, and next links in descending order.
-    let after = f.get("/api/v1/channels/log/history?last_id=115").expect(200);
+    let after = f
+        .get("/api/v1/channels/log/history?last_id=115")
+        .expect(200);
     assert_eq!(ids(&after["objects"]), [116, 117, 118, 119, 120]);
-    let desc = f.get("/api/v1/channels/log/history?ordering=desc&page_size=3").expect(200);
+    let desc = f
+        .get("/api/v1/channels/log/history?ordering=desc&page_size=3")
+        .expect(200);
     assert_eq!(ids(&desc["objects"]), [120, 119, 118]);
     let desc2 = f.get(desc["next"].as_str().expect("next")).expect(200);
     assert_eq!(ids(&desc2["objects"]), [117, 116, 115]);
-    let below = f.get("/api/v1/channels/log/history?ordering=desc&last_id=3").expect(200);
+    let below = f
+        .get("/api/v1/channels/log/history?ordering=desc&last_id=3")
+        .expect(200);
     assert_eq!(ids(&below["objects"]), [2, 1]);
     assert_eq!(below["next"], Value::Null);
-    let none = f.get("/api/v1/channels/log/history?last_id=120").expect(200);
+    let none = f
+        .get("/api/v1/channels/log/history?last_id=120")
+        .expect(200);
     assert_eq!(none, json!({"objects": [], "next": null, "prev": null}));
 
     // Detail of one message; unknown ids are 404.
     let one = f.get("/api/v1/channels/log/history/7").expect(200);
-    assert_eq!((one["id"].clone(), one["payload"].clone()), (json!(7), json!(7)));
+    assert_eq!(
+        (one["id"].clone(), one["payload"].clone()),
+        (json!(7), json!(7))
+    );
     let r = f.get("/api/v1/channels/log/history/999");
     assert_eq!((r.status, r.json), (404, json!({"detail": NOT_FOUND})));
 
     // Bad parameters.
     let r = f.get("/api/v1/channels/log/history?ordering=sideways");
-    assert_eq!((r.status, r.json), (400, json!({"ordering": "Must be asc or desc."})));
+    assert_eq!(
+        (r.status, r.json),
+        (400, json!({"ordering": "Must be asc or desc."}))
+    );
     for q in ["last_id=abc", "page_size=many"] {
         let r = f.get(&format!("/api/v1/channels/log/history?{q}"));
         assert_eq!(r.status, 400, "{q}: {}", r.text);
-        assert!(r.detail().starts_with("Invalid query parameters"), "{q}: {}", r.text);
+        assert!(
+            r.detail().starts_with("Invalid query parameters"),
+            "{q}: {}",
+            r.text
+        );
     }
     let r = f.get("/api/v1/channels/log/history/abc");
     assert_eq!(r.status, 404, "{}", r.text);
@@ -533,7 +709,10 @@ fn long_poll_returns_at_once_waits_or_times_out() {
     let r = f.get("/api/v1/channels/news/poll?last_id=0&timeout=10");
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.header("x-last-id").as_deref(), Some("1"));
-    assert_eq!((r.json["id"].clone(), r.json["payload"].clone()), (json!(1), json!("one")));
+    assert_eq!(
+        (r.json["id"].clone(), r.json["payload"].clone()),
+        (json!(1), json!("one"))
+    );
     assert_eq!(r.json["links"]["self"], "/api/v1/channels/news/history/1/");
     assert!(t.elapsed() < Duration::from_secs(2));
 
@@ -558,7 +737,10 @@ fn long_poll_returns_at_once_waits_or_times_out() {
     let url = f.s.url("/api/v1/channels/news/poll?timeout=10");
     let key = f.key.clone();
     let waiter = std::thread::spawn(move || {
-        reqwest::blocking::Client::new().get(url).header("X-API-KEY", key).call()
+        reqwest::blocking::Client::new()
+            .get(url)
+            .header("X-API-KEY", key)
+            .call()
     });
     std::thread::sleep(Duration::from_millis(300));
     f.publish("news", json!({"payload": "four"})).expect(201);
@@ -575,8 +757,10 @@ fn long_poll_returns_at_once_waits_or_times_out() {
     f.channel(json!({"name": "game", "type": "separate_rooms"}));
     let r = f.get("/api/v1/channels/game/poll?timeout=1");
     assert_eq!((r.status, r.json), (400, json!({"room": ROOM_REQUIRED})));
-    f.publish("game", json!({"payload": "x", "room": "r2"})).expect(201);
-    f.publish("game", json!({"payload": "y", "room": "r1"})).expect(201);
+    f.publish("game", json!({"payload": "x", "room": "r2"}))
+        .expect(201);
+    f.publish("game", json!({"payload": "y", "room": "r1"}))
+        .expect(201);
     let r = f.get("/api/v1/channels/game/poll?room=r1&last_id=0&timeout=1");
     assert_eq!((r.status, r.json["id"].clone()), (200, json!(2)));
 }
@@ -590,7 +774,13 @@ async fn presence_lists_who_is_subscribed_now() {
     let presence = |http: reqwest::Client| {
         let url = f.s.url(path);
         let key = f.key.clone();
-        async move { http.get(url).header("X-API-KEY", key).call().await.expect(200) }
+        async move {
+            http.get(url)
+                .header("X-API-KEY", key)
+                .call()
+                .await
+                .expect(200)
+        }
     };
     assert_eq!(
         presence(http.clone()).await,
@@ -614,7 +804,11 @@ async fn presence_lists_who_is_subscribed_now() {
         assert!(Instant::now() < deadline, "closed socket still present");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let r = http.get(f.s.url("/api/v1/channels/nope/presence")).header("X-API-KEY", &f.key).call().await;
+    let r = http
+        .get(f.s.url("/api/v1/channels/nope/presence"))
+        .header("X-API-KEY", &f.key)
+        .call()
+        .await;
     assert_eq!(r.status, 404);
 }
 
@@ -632,7 +826,10 @@ fn history_is_pruned_to_max_messages_and_unpersisted_channels_keep_none() {
     });
     assert!(pruned, "history not pruned to the last 3 messages");
     // Pruning never frees ids.
-    assert_eq!(f.publish("short", json!({"payload": 11})).expect(201)["id"], 11);
+    assert_eq!(
+        f.publish("short", json!({"payload": 11})).expect(201)["id"],
+        11
+    );
 
     // persist=false: delivered live, acked as such, never stored.
     f.channel(json!({"name": "volatile", "history": {"persist": false}}));
@@ -641,7 +838,10 @@ fn history_is_pruned_to_max_messages_and_unpersisted_channels_keep_none() {
     assert_eq!(r.header("x-rtbox-persisted").as_deref(), Some("false"));
     assert_eq!(r.json["id"], 1);
     assert_eq!(r.json["payload"], "gone");
-    assert_eq!(f.publish("volatile", json!({"payload": 2})).expect(201)["id"], 2);
+    assert_eq!(
+        f.publish("volatile", json!({"payload": 2})).expect(201)["id"],
+        2
+    );
     let persisted = f.publish("short", json!({"payload": 12}));
     assert_eq!(persisted.header("x-rtbox-persisted"), None);
     assert_eq!(
@@ -743,9 +943,17 @@ fn rest_callers_get_what_channel_permissions_allow() {
             if allowed {
                 assert_eq!(r.status, ok, "{who:?} {what}: {}", r.text);
             } else if who == Anonymous {
-                assert_eq!((r.status, r.detail()), (401, NO_CREDENTIALS.to_string()), "{what}");
+                assert_eq!(
+                    (r.status, r.detail()),
+                    (401, NO_CREDENTIALS.to_string()),
+                    "{what}"
+                );
             } else {
-                assert_eq!((r.status, r.detail()), (403, NO_PERMISSION.to_string()), "{who:?} {what}");
+                assert_eq!(
+                    (r.status, r.detail()),
+                    (403, NO_PERMISSION.to_string()),
+                    "{who:?} {what}"
+                );
             }
         }
     }
@@ -780,7 +988,8 @@ async fn websocket_clients_get_what_channel_permissions_allow() {
         }
     }
     let jwt = f.s.mint_client_token(&f.key, json!({"sub": "u1"}));
-    let narrow = f.s.mint_client_token(&f.key, json!({"sub": "u2", "channels": ["p-none-pub*"]}));
+    let narrow =
+        f.s.mint_client_token(&f.key, json!({"sub": "u2", "channels": ["p-none-pub*"]}));
     let rank = |p: &str| levels.iter().position(|l| *l == p).unwrap();
     for (who, url) in [
         ("anonymous", f.s.ws_url("/ws")),
@@ -797,8 +1006,16 @@ async fn websocket_clients_get_what_channel_permissions_allow() {
                     _ if name.starts_with("p-none-pub") => rank(group),
                     _ => 0,
                 };
-                let denied = if who == "anonymous" { "unauthorized" } else { "forbidden" };
-                ws_send_json(&mut ws, &json!({"action": "join", "options": {"channel": name}})).await;
+                let denied = if who == "anonymous" {
+                    "unauthorized"
+                } else {
+                    "forbidden"
+                };
+                ws_send_json(
+                    &mut ws,
+                    &json!({"action": "join", "options": {"channel": name}}),
+                )
+                .await;
                 let reply = ws_recv_action_any(&mut ws, &["join", "error"]).await;
                 if level >= 1 {
                     assert_eq!(reply["action"], "join", "{who} join {name}: {reply}");
@@ -828,7 +1045,9 @@ async fn websocket_clients_get_what_channel_permissions_allow() {
 /// The next frame that is one of `actions` (skips the echo of messages it published).
 async fn ws_recv_action_any(ws: &mut Ws, actions: &[&str]) -> Value {
     loop {
-        let frame = ws_recv_json(ws, Duration::from_secs(5)).await.expect("a reply");
+        let frame = ws_recv_json(ws, Duration::from_secs(5))
+            .await
+            .expect("a reply");
         if actions.iter().any(|a| frame["action"] == *a) {
             return frame;
         }
@@ -850,27 +1069,50 @@ fn every_route_answers_bad_input_with_a_clear_error() {
     ];
     for (method, path) in &body_routes {
         // Malformed JSON.
-        let r = f
-            .s
-            .request(method.clone(), path)
-            .header("X-API-KEY", &f.key)
-            .header("Content-Type", "application/json")
-            .body(r#"{"payload": "unterminated"#)
-            .call();
+        let r =
+            f.s.request(method.clone(), path)
+                .header("X-API-KEY", &f.key)
+                .header("Content-Type", "application/json")
+                .body(r#"{"payload": "unterminated"#)
+                .call();
         assert_eq!(r.status, 400, "{method} {path}: {}", r.text);
-        assert!(r.detail().starts_with("JSON parse error - "), "{method} {path}: {}", r.text);
+        assert!(
+            r.detail().starts_with("JSON parse error - "),
+            "{method} {path}: {}",
+            r.text
+        );
         // Not an object.
-        let r = f.s.request(method.clone(), path).header("X-API-KEY", &f.key).json(&json!([1])).call();
+        let r =
+            f.s.request(method.clone(), path)
+                .header("X-API-KEY", &f.key)
+                .json(&json!([1]))
+                .call();
         assert_eq!(r.status, 400, "{method} {path}: {}", r.text);
-        assert!(r.detail().starts_with("JSON parse error - "), "{method} {path}: {}", r.text);
+        assert!(
+            r.detail().starts_with("JSON parse error - "),
+            "{method} {path}: {}",
+            r.text
+        );
         // A body far over any limit.
         let huge = json!({"payload": "x".repeat(40_000), "data": "x".repeat(40_000)});
-        let r = f.s.request(method.clone(), path).header("X-API-KEY", &f.key).json(&huge).call();
+        let r =
+            f.s.request(method.clone(), path)
+                .header("X-API-KEY", &f.key)
+                .json(&huge)
+                .call();
         assert_eq!(r.status, 413, "{method} {path}: {}", r.text);
         assert!(r.detail().contains("larger than"), "{}", r.text);
         // Unknown API key.
-        let r = f.s.request(method.clone(), path).header("X-API-KEY", "nope").json(&json!({})).call();
-        assert_eq!((r.status, r.json.clone()), (403, json!({"detail": NO_SUCH_KEY})), "{method} {path}");
+        let r =
+            f.s.request(method.clone(), path)
+                .header("X-API-KEY", "nope")
+                .json(&json!({}))
+                .call();
+        assert_eq!(
+            (r.status, r.json.clone()),
+            (403, json!({"detail": NO_SUCH_KEY})),
+            "{method} {path}"
+        );
     }
 
     // Wrong types in publish bodies.
@@ -881,15 +1123,18 @@ fn every_route_answers_bad_input_with_a_clear_error() {
     }
     // A payload over --max-payload-bytes (the body itself is within the JSON limit).
     let r = f.publish("c", json!({"payload": "x".repeat(1100)}));
-    assert_eq!((r.status, r.json), (413, json!({"detail": "Payload is larger than 1024 bytes."})));
-    let r = f
-        .s
-        .post("/api/v1/channels/c/events")
-        .header("X-API-KEY", &f.key)
-        .json(&json!({"data": "x".repeat(1100)}))
-        .call();
+    assert_eq!(
+        (r.status, r.json),
+        (413, json!({"detail": "Payload is larger than 1024 bytes."}))
+    );
+    let r =
+        f.s.post("/api/v1/channels/c/events")
+            .header("X-API-KEY", &f.key)
+            .json(&json!({"data": "x".repeat(1100)}))
+            .call();
     assert_eq!(r.status, 413, "{}", r.text);
-    f.publish("c", json!({"payload": "x".repeat(1000)})).expect(201);
+    f.publish("c", json!({"payload": "x".repeat(1000)}))
+        .expect(201);
 
     // Unknown channels and unknown keys on every channel route.
     let routes = [
@@ -905,11 +1150,31 @@ fn every_route_answers_bad_input_with_a_clear_error() {
         (Method::GET, "/api/v1/channels/zz/presence"),
     ];
     for (method, path) in &routes {
-        let r = f.s.request(method.clone(), path).header("X-API-KEY", &f.key).json(&json!({})).call();
-        assert_eq!((r.status, r.json), (404, json!({"detail": NOT_FOUND})), "{method} {path}");
-        let r = f.s.request(method.clone(), path).header("X-API-KEY", "rtbox_k_bogus").json(&json!({})).call();
-        assert_eq!((r.status, r.json), (403, json!({"detail": NO_SUCH_KEY})), "{method} {path}");
-        let r = f.s.request(method.clone(), path).bearer_auth("not-a-session").json(&json!({})).call();
+        let r =
+            f.s.request(method.clone(), path)
+                .header("X-API-KEY", &f.key)
+                .json(&json!({}))
+                .call();
+        assert_eq!(
+            (r.status, r.json),
+            (404, json!({"detail": NOT_FOUND})),
+            "{method} {path}"
+        );
+        let r =
+            f.s.request(method.clone(), path)
+                .header("X-API-KEY", "rtbox_k_bogus")
+                .json(&json!({}))
+                .call();
+        assert_eq!(
+            (r.status, r.json),
+            (403, json!({"detail": NO_SUCH_KEY})),
+            "{method} {path}"
+        );
+        let r =
+            f.s.request(method.clone(), path)
+                .bearer_auth("not-a-session")
+                .json(&json!({}))
+                .call();
         assert_eq!(r.status, 401, "{method} {path}: {}", r.text);
     }
     let r = f.s.get("/api/v1/channels?api_key=nope").call();
@@ -929,8 +1194,15 @@ fn every_route_answers_bad_input_with_a_clear_error() {
         (Method::GET, "/api/v1/channels/c/poll?timeout=0"),
         (Method::GET, "/api/v1/channels/c/presence"),
     ] {
-        let r = f.s.request(method.clone(), path).json(&json!({"payload": 1})).call();
-        assert_eq!((r.status, r.json), (401, json!({"detail": NO_CREDENTIALS})), "{method} {path}");
+        let r =
+            f.s.request(method.clone(), path)
+                .json(&json!({"payload": 1}))
+                .call();
+        assert_eq!(
+            (r.status, r.json),
+            (401, json!({"detail": NO_CREDENTIALS})),
+            "{method} {path}"
+        );
     }
     // The server is still fine.
     assert_eq!(f.s.get("/healthz").call().status, 200);

@@ -86,9 +86,8 @@ fn the_syncano_library_flow_works_on_the_alias_paths() {
                "action": "custom", "metadata": {"type": "message"}})
     );
     // Without the trailing slash, key in the query string, another instance name.
-    let m2 = c
-        .s
-        .post(&format!(
+    let m2 =
+        c.s.post(&format!(
             "/v1.1/instances/kaer-morhen/channels/witchers/publish?api_key={}",
             c.key
         ))
@@ -100,26 +99,30 @@ fn the_syncano_library_flow_works_on_the_alias_paths() {
         m2["links"]["self"],
         "/v1.1/instances/kaer-morhen/channels/witchers/history/2/"
     );
-    c.post("/channels/witchers/publish/", json!({"payload": 3, "room": "other"}))
-        .expect(201);
+    c.post(
+        "/channels/witchers/publish/",
+        json!({"payload": 3, "room": "other"}),
+    )
+    .expect(201);
 
     // The seed's error answers.
-    let r = c
-        .s
-        .post(&format!("{V11}/channels/witchers/publish/"))
-        .header("X-API-KEY", &c.key)
-        .header("Content-Type", "application/json")
-        .body(r#"{"payload":{"message"#)
-        .call();
+    let r =
+        c.s.post(&format!("{V11}/channels/witchers/publish/"))
+            .header("X-API-KEY", &c.key)
+            .header("Content-Type", "application/json")
+            .body(r#"{"payload":{"message"#)
+            .call();
     assert_eq!(r.status, 400);
     assert!(r.detail().starts_with("JSON parse error - "), "{}", r.text);
-    let r = c
-        .s
-        .post(&format!("{V11}/channels/witchers/publish/"))
-        .header("X-API-KEY", "wrong")
-        .json(&json!({"payload": 1, "room": "r"}))
-        .call();
-    assert_eq!((r.status, r.json), (403, json!({"detail": "No such API Key."})));
+    let r =
+        c.s.post(&format!("{V11}/channels/witchers/publish/"))
+            .header("X-API-KEY", "wrong")
+            .json(&json!({"payload": 1, "room": "r"}))
+            .call();
+    assert_eq!(
+        (r.status, r.json),
+        (403, json!({"detail": "No such API Key."}))
+    );
     let r = c.post("/channels/nope/publish/", json!({"payload": 1}));
     assert_eq!((r.status, r.json), (404, json!({"detail": "Not found."})));
     let r = c.post("/channels/witchers/publish/", json!({"payload": 1}));
@@ -132,7 +135,9 @@ fn the_syncano_library_flow_works_on_the_alias_paths() {
     );
 
     // History, with last_id and room, links under the alias prefix.
-    let h = c.get("/channels/witchers/history/?room=secret-room").expect(200);
+    let h = c
+        .get("/channels/witchers/history/?room=secret-room")
+        .expect(200);
     assert_eq!(h["objects"].as_array().unwrap().len(), 2);
     assert_eq!(h["objects"][0], m);
     let h = c
@@ -140,7 +145,11 @@ fn the_syncano_library_flow_works_on_the_alias_paths() {
         .expect(200);
     let mut m2_here = m2.clone();
     m2_here["links"]["self"] = json!("/v1.1/instances/rivia/channels/witchers/history/2/");
-    assert_eq!(h["objects"], json!([m2_here]), "links follow the instance asked for");
+    assert_eq!(
+        h["objects"],
+        json!([m2_here]),
+        "links follow the instance asked for"
+    );
     assert_eq!(h["next"], Value::Null);
     let h = c.get("/channels/witchers/history/?last_id=1").expect(200);
     let ids: Vec<i64> = h["objects"]
@@ -156,7 +165,10 @@ fn the_syncano_library_flow_works_on_the_alias_paths() {
         next.starts_with("/v1.1/instances/rivia/channels/witchers/history"),
         "{next}"
     );
-    assert_eq!(c.s.get(next).header("X-API-KEY", &c.key).call().expect(200)["objects"][0]["id"], 2);
+    assert_eq!(
+        c.s.get(next).header("X-API-KEY", &c.key).call().expect(200)["objects"][0]["id"],
+        2
+    );
     assert_eq!(c.get("/channels/witchers/history/1/").expect(200), m);
 
     // Long poll: at once when a newer message exists, 204 when nothing comes.
@@ -176,11 +188,17 @@ fn the_syncano_library_flow_works_on_the_alias_paths() {
     let waiter = std::thread::spawn(move || reqwest::blocking::Client::new().get(url).call());
     std::thread::sleep(Duration::from_millis(200));
     let m4 = c
-        .post("/channels/witchers/publish/", json!({"payload": 4, "room": "secret-room"}))
+        .post(
+            "/channels/witchers/publish/",
+            json!({"payload": 4, "room": "secret-room"}),
+        )
         .expect(201);
     let r = waiter.join().unwrap();
     assert_eq!((r.status, r.json["id"].clone()), (200, m4["id"].clone()));
-    assert_eq!(r.json["links"]["self"], "/v1.1/instances/rivia/channels/witchers/history/4/");
+    assert_eq!(
+        r.json["links"]["self"],
+        "/v1.1/instances/rivia/channels/witchers/history/4/"
+    );
 }
 
 #[tokio::test]
@@ -213,7 +231,9 @@ async fn poll_over_websocket_replays_then_pushes_bare_syncano_messages() {
     .await;
     // Replay: messages 2 and 3, one bare Syncano object per text frame.
     for n in 2..=3 {
-        let m = ws_recv_json(&mut ws, Duration::from_secs(5)).await.expect("replayed message");
+        let m = ws_recv_json(&mut ws, Duration::from_secs(5))
+            .await
+            .expect("replayed message");
         assert_eq!(m["id"], n, "{m}");
         assert_eq!(m["payload"], json!({"n": n}));
         assert_eq!(m["action"], "custom");
@@ -221,21 +241,28 @@ async fn poll_over_websocket_replays_then_pushes_bare_syncano_messages() {
         assert_eq!(m["author"], json!({"api_key": c.key_id}));
         assert!(m.get("options").is_none(), "not an envelope: {m}");
         assert!(
-            m["links"]["self"].as_str().unwrap().ends_with(&format!("/channels/feed/history/{n}/")),
+            m["links"]["self"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("/channels/feed/history/{n}/")),
             "{m}"
         );
     }
     // Then live.
     let sent = publish(4).await;
-    let m = ws_recv_json(&mut ws, Duration::from_secs(5)).await.expect("live message");
+    let m = ws_recv_json(&mut ws, Duration::from_secs(5))
+        .await
+        .expect("live message");
     assert_eq!(m["id"], 4);
     assert_eq!(m["payload"], sent["payload"]);
     assert_eq!(m["created_at"], sent["created_at"]);
 
     // Without credentials where the channel needs them, no socket is opened.
-    let refused = ws_try_connect(&c.s.ws_url(&format!(
-        "{V11}/channels/feed/poll/?transport=websocket"
-    )))
-    .await;
-    assert!(refused.is_err(), "anonymous poll on a private channel must be refused");
+    let refused =
+        ws_try_connect(&c.s.ws_url(&format!("{V11}/channels/feed/poll/?transport=websocket")))
+            .await;
+    assert!(
+        refused.is_err(),
+        "anonymous poll on a private channel must be refused"
+    );
 }

@@ -39,7 +39,14 @@ impl Fixture {
     }
 
     async fn publish(&self, channel: &str, payload: Value) -> Value {
-        publish(&self.s.async_http(), &self.s.url("/"), &self.key, channel, payload).await
+        publish(
+            &self.s.async_http(),
+            &self.s.url("/"),
+            &self.key,
+            channel,
+            payload,
+        )
+        .await
     }
 }
 
@@ -73,8 +80,16 @@ async fn next(ws: &mut Ws) -> Value {
 
 /// The next `error` frame → (code, whole frame).
 async fn next_error(ws: &mut Ws) -> (String, Value) {
-    let f = ws_recv_action(ws, "error", T).await.expect("an error frame");
-    (f["payload"]["code"].as_str().unwrap_or_default().to_string(), f)
+    let f = ws_recv_action(ws, "error", T)
+        .await
+        .expect("an error frame");
+    (
+        f["payload"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        f,
+    )
 }
 
 // ---- authentication ----------------------------------------------------------------------
@@ -89,19 +104,36 @@ async fn clients_authenticate_by_token_api_key_protocol_or_not_at_all() {
 
     // ?token=JWT: a member (group_permissions) that presence shows with its info.
     let mut by_token = ws_connect(&f.s.ws_url(&format!("/ws?token={jwt}"))).await;
-    let joined = ws_join(&mut by_token, "members", json!({}), json!({"presence": true})).await;
-    let socket = joined["payload"]["socketId"].as_str().expect("socketId").to_string();
+    let joined = ws_join(
+        &mut by_token,
+        "members",
+        json!({}),
+        json!({"presence": true}),
+    )
+    .await;
+    let socket = joined["payload"]["socketId"]
+        .as_str()
+        .expect("socketId")
+        .to_string();
     assert_eq!(
         joined,
         json!({"action": "join", "options": {"channel": "members"}, "payload": {"socketId": socket}})
     );
-    let full = ws_recv_action(&mut by_token, "presence_full", T).await.expect("presence_full");
+    let full = ws_recv_action(&mut by_token, "presence_full", T)
+        .await
+        .expect("presence_full");
     assert_eq!(
         full["payload"]["presence"],
         json!([{"socketId": socket, "extras": {"name": "Geralt"},
                 "permissions": {"dbo_id": null, "row_id": "u42"}}])
     );
-    send(&mut by_token, "join", json!({"channel": "staff"}), json!({})).await;
+    send(
+        &mut by_token,
+        "join",
+        json!({"channel": "staff"}),
+        json!({}),
+    )
+    .await;
     assert_eq!(next_error(&mut by_token).await.0, "forbidden");
 
     // Sec-WebSocket-Protocol: JWT (the Xano SDK) — the server echoes the protocol back.
@@ -109,7 +141,13 @@ async fn clients_authenticate_by_token_api_key_protocol_or_not_at_all() {
         ws_connect_with_protocol(&f.s.ws_url("/rt/any-canonical-hash"), &jwt).await;
     assert_eq!(echoed.as_deref(), Some(jwt.as_str()));
     ws_join(&mut by_protocol, "members", json!({}), json!({})).await;
-    send(&mut by_protocol, "join", json!({"channel": "staff"}), json!({})).await;
+    send(
+        &mut by_protocol,
+        "join",
+        json!({"channel": "staff"}),
+        json!({}),
+    )
+    .await;
     assert_eq!(next_error(&mut by_protocol).await.0, "forbidden");
 
     // ?api_key=: a backend may join anything.
@@ -147,7 +185,8 @@ async fn bad_credentials_get_an_unauthorized_frame_then_close_1008() {
         assert_eq!(frame["payload"]["code"], "unauthorized", "{path}: {frame}");
         assert_eq!(ws_close_code(&mut ws, T).await, Some(1008), "{path}");
     }
-    let (mut ws, echoed) = ws_connect_with_protocol(&f.s.ws_url("/rt/x"), "garbage.token.here").await;
+    let (mut ws, echoed) =
+        ws_connect_with_protocol(&f.s.ws_url("/rt/x"), "garbage.token.here").await;
     assert_eq!(echoed.as_deref(), Some("garbage.token.here"));
     assert_eq!(next_error(&mut ws).await.0, "unauthorized");
     assert_eq!(ws_close_code(&mut ws, T).await, Some(1008));
@@ -190,7 +229,10 @@ async fn join_with_last_id_replays_then_goes_live_without_gap_or_duplicate() {
     }
     ws_join(&mut ws, "ticker", json!({"last_id": 5}), json!({})).await;
     let at_join = done.load(Ordering::SeqCst);
-    assert!(at_join < PUBLISHERS * EACH, "publishers finished before the join was confirmed");
+    assert!(
+        at_join < PUBLISHERS * EACH,
+        "publishers finished before the join was confirmed"
+    );
     for t in tasks {
         t.await.expect("publisher");
     }
@@ -207,7 +249,10 @@ async fn join_with_last_id_replays_then_goes_live_without_gap_or_duplicate() {
     assert_eq!(got, (6..=last).collect::<Vec<_>>(), "gap or duplicate");
     // Nothing more arrives: ping answers next.
     send(&mut ws, "ping", json!({}), Value::Null).await;
-    assert_eq!(next(&mut ws).await, json!({"action": "pong", "options": {}, "payload": null}));
+    assert_eq!(
+        next(&mut ws).await,
+        json!({"action": "pong", "options": {}, "payload": null})
+    );
 }
 
 #[tokio::test]
@@ -239,7 +284,13 @@ async fn leave_stops_delivery_and_join_is_idempotent() {
     f.publish("a", json!("two")).await;
     f.publish("b", json!("marker")).await;
     let frame = next(&mut ws).await;
-    assert_eq!((frame["options"]["channel"].clone(), frame["payload"].clone()), (json!("b"), json!("marker")));
+    assert_eq!(
+        (
+            frame["options"]["channel"].clone(),
+            frame["payload"].clone()
+        ),
+        (json!("b"), json!("marker"))
+    );
 
     send(&mut ws, "leave", json!({"channel": "a"}), Value::Null).await;
     assert_eq!(next_error(&mut ws).await.0, "bad_request");
@@ -251,14 +302,24 @@ async fn leave_stops_delivery_and_join_is_idempotent() {
 async fn messages_are_acked_and_delivered_with_the_sender() {
     let f = Fixture::new();
     f.channel(json!({"name": "chat", "group_permissions": "publish"}));
-    f.channel(json!({"name": "read-only", "group_permissions": "publish", "custom_publish": false}));
+    f.channel(
+        json!({"name": "read-only", "group_permissions": "publish", "custom_publish": false}),
+    );
     let jwt = f.jwt(json!({"sub": "alice", "info": {"name": "Alice"}}));
     let mut alice = ws_connect(&f.s.ws_url(&format!("/rt/canon?token={jwt}"))).await;
-    let mut bob = ws_connect(&f.s.ws_url(&format!("/ws?token={}", f.jwt(json!({"sub": "bob"}))))).await;
-    let alice_id = ws_join(&mut alice, "chat", json!({}), json!({})).await["payload"]["socketId"].clone();
+    let mut bob =
+        ws_connect(&f.s.ws_url(&format!("/ws?token={}", f.jwt(json!({"sub": "bob"}))))).await;
+    let alice_id =
+        ws_join(&mut alice, "chat", json!({}), json!({})).await["payload"]["socketId"].clone();
     ws_join(&mut bob, "chat", json!({}), json!({})).await;
 
-    send(&mut alice, "message", json!({"channel": "chat", "ref": "r-1"}), json!({"text": "hi"})).await;
+    send(
+        &mut alice,
+        "message",
+        json!({"channel": "chat", "ref": "r-1"}),
+        json!({"text": "hi"}),
+    )
+    .await;
     let ack = ws_recv_action(&mut alice, "ack", T).await.expect("ack");
     assert_eq!(
         ack,
@@ -276,21 +337,29 @@ async fn messages_are_acked_and_delivered_with_the_sender() {
                "permissions": {"dbo_id": null, "row_id": "alice"}})
     );
     // Durable before the ack: it is in history.
-    let h = f
-        .s
-        .async_http()
-        .get(f.s.url("/api/v1/channels/chat/history/1"))
-        .header("X-API-KEY", &f.key)
-        .call()
-        .await
-        .expect(200);
+    let h =
+        f.s.async_http()
+            .get(f.s.url("/api/v1/channels/chat/history/1"))
+            .header("X-API-KEY", &f.key)
+            .call()
+            .await
+            .expect(200);
     assert_eq!(h["payload"], json!({"text": "hi"}));
 
     // custom_publish=false refuses client messages.
-    send(&mut alice, "message", json!({"channel": "read-only", "ref": 2}), json!(1)).await;
+    send(
+        &mut alice,
+        "message",
+        json!({"channel": "read-only", "ref": 2}),
+        json!(1),
+    )
+    .await;
     let (code, frame) = next_error(&mut alice).await;
     assert_eq!(code, "forbidden");
-    assert_eq!(frame["payload"]["message"], "Custom publish not allowed on this channel.");
+    assert_eq!(
+        frame["payload"]["message"],
+        "Custom publish not allowed on this channel."
+    );
     assert_eq!(frame["options"], json!({"channel": "read-only", "ref": 2}));
 }
 
@@ -299,16 +368,32 @@ async fn private_messages_reach_one_socket_only_where_enabled() {
     let f = Fixture::new();
     f.channel(json!({"name": "dm", "group_permissions": "publish", "private_messaging": true}));
     f.channel(json!({"name": "open", "group_permissions": "publish"}));
-    let url = |sub: &str| f.s.ws_url(&format!("/ws?token={}", f.jwt(json!({"sub": sub}))));
-    let (mut a, mut b, mut c) = (ws_connect(&url("a")).await, ws_connect(&url("b")).await, ws_connect(&url("c")).await);
+    let url = |sub: &str| {
+        f.s.ws_url(&format!("/ws?token={}", f.jwt(json!({"sub": sub}))))
+    };
+    let (mut a, mut b, mut c) = (
+        ws_connect(&url("a")).await,
+        ws_connect(&url("b")).await,
+        ws_connect(&url("c")).await,
+    );
     let a_id = ws_join(&mut a, "dm", json!({}), json!({})).await["payload"]["socketId"].clone();
     let b_id = ws_join(&mut b, "dm", json!({}), json!({})).await["payload"]["socketId"].clone();
     ws_join(&mut c, "dm", json!({}), json!({})).await;
 
-    send(&mut a, "message", json!({"channel": "dm", "socketId": b_id, "ref": "p1"}), json!("psst")).await;
+    send(
+        &mut a,
+        "message",
+        json!({"channel": "dm", "socketId": b_id, "ref": "p1"}),
+        json!("psst"),
+    )
+    .await;
     let ack = ws_recv_action(&mut a, "ack", T).await.expect("ack");
     assert_eq!(ack["options"]["ref"], "p1");
-    assert_eq!(ack["options"]["id"], Value::Null, "private messages are not stored");
+    assert_eq!(
+        ack["options"]["id"],
+        Value::Null,
+        "private messages are not stored"
+    );
     let got = next(&mut b).await;
     assert_eq!(got["action"], "message");
     assert_eq!(got["payload"], "psst");
@@ -317,25 +402,39 @@ async fn private_messages_reach_one_socket_only_where_enabled() {
     f.publish("dm", json!("public")).await;
     assert_eq!(next(&mut c).await["payload"], "public");
     assert_eq!(next(&mut b).await["payload"], "public");
-    let h = f
-        .s
-        .async_http()
-        .get(f.s.url("/api/v1/channels/dm/history"))
-        .header("X-API-KEY", &f.key)
-        .call()
-        .await
-        .expect(200);
+    let h =
+        f.s.async_http()
+            .get(f.s.url("/api/v1/channels/dm/history"))
+            .header("X-API-KEY", &f.key)
+            .call()
+            .await
+            .expect(200);
     assert_eq!(h["objects"].as_array().unwrap().len(), 1);
 
     // Unknown socket: not_found. Channel without private messaging: forbidden.
-    send(&mut a, "message", json!({"channel": "dm", "socketId": "nobody"}), json!(1)).await;
+    send(
+        &mut a,
+        "message",
+        json!({"channel": "dm", "socketId": "nobody"}),
+        json!(1),
+    )
+    .await;
     assert_eq!(next_error(&mut a).await.0, "not_found");
     ws_join(&mut a, "open", json!({}), json!({})).await;
     ws_join(&mut b, "open", json!({}), json!({})).await;
-    send(&mut a, "message", json!({"channel": "open", "socketId": b_id}), json!(1)).await;
+    send(
+        &mut a,
+        "message",
+        json!({"channel": "open", "socketId": b_id}),
+        json!(1),
+    )
+    .await;
     let (code, frame) = next_error(&mut a).await;
     assert_eq!(code, "forbidden");
-    assert_eq!(frame["payload"]["message"], "Private messaging is not enabled on this channel.");
+    assert_eq!(
+        frame["payload"]["message"],
+        "Private messaging is not enabled on this channel."
+    );
 }
 
 #[tokio::test]
@@ -346,7 +445,13 @@ async fn history_action_returns_stored_messages() {
         f.publish("log", json!(i)).await;
     }
     let mut ws = ws_connect(&f.s.ws_url("/ws")).await;
-    send(&mut ws, "history", json!({"channel": "log", "ref": "h"}), Value::Null).await;
+    send(
+        &mut ws,
+        "history",
+        json!({"channel": "log", "ref": "h"}),
+        Value::Null,
+    )
+    .await;
     let h = next(&mut ws).await;
     assert_eq!(h["action"], "history");
     assert_eq!(h["options"], json!({"channel": "log", "ref": "h"}));
@@ -356,16 +461,44 @@ async fn history_action_returns_stored_messages() {
     assert_eq!(history[0]["payload"], 1);
     assert_eq!(history[0]["metadata"], json!({"type": "message"}));
 
-    send(&mut ws, "history", json!({"channel": "log", "last_id": 3, "limit": 2}), Value::Null).await;
-    let ids: Vec<Value> = next(&mut ws).await["payload"]["history"].as_array().unwrap().iter().map(|m| m["id"].clone()).collect();
+    send(
+        &mut ws,
+        "history",
+        json!({"channel": "log", "last_id": 3, "limit": 2}),
+        Value::Null,
+    )
+    .await;
+    let ids: Vec<Value> = next(&mut ws).await["payload"]["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].clone())
+        .collect();
     assert_eq!(ids, [json!(4), json!(5)]);
-    send(&mut ws, "history", json!({"channel": "log", "limit": 3}), Value::Null).await;
-    let ids: Vec<Value> = next(&mut ws).await["payload"]["history"].as_array().unwrap().iter().map(|m| m["id"].clone()).collect();
-    assert_eq!(ids, [json!(6), json!(7), json!(8)], "the latest, oldest first");
+    send(
+        &mut ws,
+        "history",
+        json!({"channel": "log", "limit": 3}),
+        Value::Null,
+    )
+    .await;
+    let ids: Vec<Value> = next(&mut ws).await["payload"]["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].clone())
+        .collect();
+    assert_eq!(
+        ids,
+        [json!(6), json!(7), json!(8)],
+        "the latest, oldest first"
+    );
 
     // join with payload.history sends the recent history after the join.
     ws_join(&mut ws, "log", json!({}), json!({"history": true})).await;
-    let h = ws_recv_action(&mut ws, "history", T).await.expect("history after join");
+    let h = ws_recv_action(&mut ws, "history", T)
+        .await
+        .expect("history after join");
     assert_eq!(h["payload"]["history"].as_array().unwrap().len(), 8);
 }
 
@@ -375,16 +508,23 @@ async fn presence_channels_tell_who_joins_and_leaves() {
     f.channel(json!({"name": "lobby", "presence": true, "other_permissions": "subscribe"}));
     let mut a = ws_connect(&f.s.ws_url("/ws")).await;
     let mut b = ws_connect(&f.s.ws_url("/ws")).await;
-    let a_id = ws_join(&mut a, "lobby", json!({}), json!({"presence": true})).await["payload"]["socketId"].clone();
+    let a_id = ws_join(&mut a, "lobby", json!({}), json!({"presence": true})).await["payload"]
+        ["socketId"]
+        .clone();
     let full = next(&mut a).await;
     assert_eq!(full["action"], "presence_full");
     assert_eq!(full["options"], json!({"channel": "lobby"}));
     let client = |id: &Value| json!({"socketId": id, "extras": {}, "permissions": {"dbo_id": null, "row_id": null}});
     assert_eq!(full["payload"]["presence"], json!([client(&a_id)]));
 
-    let b_id = ws_join(&mut b, "lobby", json!({}), json!({"presence": true})).await["payload"]["socketId"].clone();
+    let b_id = ws_join(&mut b, "lobby", json!({}), json!({"presence": true})).await["payload"]
+        ["socketId"]
+        .clone();
     let full = next(&mut b).await;
-    assert_eq!(full["payload"]["presence"], json!([client(&a_id), client(&b_id)]));
+    assert_eq!(
+        full["payload"]["presence"],
+        json!([client(&a_id), client(&b_id)])
+    );
     let update = next(&mut a).await;
     assert_eq!(
         update,
@@ -394,15 +534,23 @@ async fn presence_channels_tell_who_joins_and_leaves() {
 
     // Leaving (or just disconnecting) tells the others.
     drop(b);
-    let update = ws_recv_action(&mut a, "presence_update", T).await.expect("leave update");
-    assert_eq!(update["payload"], json!({"action": "leave", "presence": client(&b_id)}));
+    let update = ws_recv_action(&mut a, "presence_update", T)
+        .await
+        .expect("leave update");
+    assert_eq!(
+        update["payload"],
+        json!({"action": "leave", "presence": client(&b_id)})
+    );
 }
 
 // ---- errors ------------------------------------------------------------------------------
 
 #[tokio::test]
 async fn bad_frames_get_error_frames_and_persistent_garbage_disconnects() {
-    let f = Fixture::with(Server::start_with(&["--max-payload-bytes", "1024", "--publish-rate", "1"], &[]));
+    let f = Fixture::with(Server::start_with(
+        &["--max-payload-bytes", "1024", "--publish-rate", "1"],
+        &[],
+    ));
     f.channel(json!({"name": "c", "other_permissions": "publish"}));
     f.channel(json!({"name": "rooms", "type": "separate_rooms", "other_permissions": "publish"}));
     let mut ws = ws_connect(&f.s.ws_url("/ws")).await;
@@ -411,7 +559,13 @@ async fn bad_frames_get_error_frames_and_persistent_garbage_disconnects() {
     ws.send(WsMessage::text("{not json")).await.unwrap();
     let (code, frame) = next_error(&mut ws).await;
     assert_eq!(code, "bad_request");
-    assert!(frame["payload"]["message"].as_str().unwrap().starts_with("malformed frame"), "{frame}");
+    assert!(
+        frame["payload"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("malformed frame"),
+        "{frame}"
+    );
     ws.send(WsMessage::binary(vec![1u8, 2, 3])).await.unwrap();
     assert_eq!(next_error(&mut ws).await.0, "bad_request");
 
@@ -419,13 +573,19 @@ async fn bad_frames_get_error_frames_and_persistent_garbage_disconnects() {
     let (code, frame) = next_error(&mut ws).await;
     assert_eq!(code, "bad_request");
     assert_eq!(frame["options"], json!({"ref": 1}));
-    assert!(frame["payload"]["message"].as_str().unwrap().contains("unknown action \"dance\""));
+    assert!(frame["payload"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("unknown action \"dance\""));
 
     for action in ["join", "leave", "message", "history"] {
         send(&mut ws, action, json!({}), Value::Null).await;
         let (code, frame) = next_error(&mut ws).await;
         assert_eq!(code, "bad_request", "{action}");
-        assert_eq!(frame["payload"]["message"], "options.channel is required", "{action}");
+        assert_eq!(
+            frame["payload"]["message"], "options.channel is required",
+            "{action}"
+        );
     }
     for action in ["join", "message", "history"] {
         send(&mut ws, action, json!({"channel": "nope"}), Value::Null).await;
@@ -436,14 +596,29 @@ async fn bad_frames_get_error_frames_and_persistent_garbage_disconnects() {
     send(&mut ws, "join", json!({"channel": "rooms"}), Value::Null).await;
     let (code, frame) = next_error(&mut ws).await;
     assert_eq!(code, "bad_request");
-    assert_eq!(frame["payload"]["message"], "This field is required for channels with separate rooms.");
-    send(&mut ws, "join", json!({"channel": "c", "room": "r"}), Value::Null).await;
+    assert_eq!(
+        frame["payload"]["message"],
+        "This field is required for channels with separate rooms."
+    );
+    send(
+        &mut ws,
+        "join",
+        json!({"channel": "c", "room": "r"}),
+        Value::Null,
+    )
+    .await;
     assert_eq!(next_error(&mut ws).await.0, "bad_request");
     send(&mut ws, "join", json!({"channel": 5}), Value::Null).await;
     assert_eq!(next_error(&mut ws).await.0, "bad_request");
 
     // Payload over --max-payload-bytes.
-    send(&mut ws, "message", json!({"channel": "c", "ref": "big"}), json!("x".repeat(1100))).await;
+    send(
+        &mut ws,
+        "message",
+        json!({"channel": "c", "ref": "big"}),
+        json!("x".repeat(1100)),
+    )
+    .await;
     let (code, frame) = next_error(&mut ws).await;
     assert_eq!(code, "too_large");
     assert_eq!(frame["options"]["ref"], "big");
@@ -452,10 +627,19 @@ async fn bad_frames_get_error_frames_and_persistent_garbage_disconnects() {
     let mut chatty = ws_connect(&f.s.ws_url("/ws")).await;
     let mut replies = Vec::new();
     for i in 0..3 {
-        send(&mut chatty, "message", json!({"channel": "c", "ref": i}), json!(i)).await;
+        send(
+            &mut chatty,
+            "message",
+            json!({"channel": "c", "ref": i}),
+            json!(i),
+        )
+        .await;
         let reply = next(&mut chatty).await;
         replies.push(match reply["action"].as_str() {
-            Some("error") => reply["payload"]["code"].as_str().unwrap_or_default().to_string(),
+            Some("error") => reply["payload"]["code"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
             other => other.unwrap_or_default().to_string(),
         });
     }
@@ -463,7 +647,10 @@ async fn bad_frames_get_error_frames_and_persistent_garbage_disconnects() {
 
     // The connection survived all of that; ten malformed frames in a row end it.
     send(&mut ws, "ping", json!({}), Value::Null).await;
-    assert_eq!(ws_recv_action(&mut ws, "pong", T).await.expect("pong")["action"], "pong");
+    assert_eq!(
+        ws_recv_action(&mut ws, "pong", T).await.expect("pong")["action"],
+        "pong"
+    );
     for _ in 0..10 {
         let _ = ws.send(WsMessage::text("garbage")).await;
     }
@@ -475,9 +662,24 @@ async fn a_frame_over_the_limit_is_refused_and_closes_the_socket() {
     let f = Fixture::with(Server::start_with(&["--max-frame-bytes", "2048"], &[]));
     f.channel(json!({"name": "c", "other_permissions": "publish"}));
     let mut ws = ws_connect(&f.s.ws_url("/ws")).await;
-    send(&mut ws, "message", json!({"channel": "c"}), json!("x".repeat(1500))).await;
-    assert_eq!(ws_recv_action(&mut ws, "ack", T).await.expect("ack")["action"], "ack");
-    send(&mut ws, "message", json!({"channel": "c"}), json!("x".repeat(4000))).await;
+    send(
+        &mut ws,
+        "message",
+        json!({"channel": "c"}),
+        json!("x".repeat(1500)),
+    )
+    .await;
+    assert_eq!(
+        ws_recv_action(&mut ws, "ack", T).await.expect("ack")["action"],
+        "ack"
+    );
+    send(
+        &mut ws,
+        "message",
+        json!({"channel": "c"}),
+        json!("x".repeat(4000)),
+    )
+    .await;
     assert_eq!(next_error(&mut ws).await.0, "too_large");
     let code = ws_close_code(&mut ws, T).await;
     assert_eq!(code, Some(1009), "message too big");
@@ -500,7 +702,9 @@ async fn a_slow_consumer_is_closed_with_1013_and_never_slows_the_others() {
     let reader = tokio::spawn(async move {
         let mut last = 0;
         while last < N {
-            let frame = ws_recv_json(&mut fast, Duration::from_secs(20)).await.expect("fast subscriber stalled");
+            let frame = ws_recv_json(&mut fast, Duration::from_secs(20))
+                .await
+                .expect("fast subscriber stalled");
             let id = frame["options"]["id"].as_i64().expect("message id");
             assert_eq!(id, last + 1, "fast subscriber missed a message");
             last = id;
@@ -523,7 +727,10 @@ async fn a_slow_consumer_is_closed_with_1013_and_never_slows_the_others() {
         t.await.expect("publisher");
     }
     assert_eq!(reader.await.expect("reader"), N);
-    assert_eq!(ws_close_code(&mut slow, Duration::from_secs(20)).await, Some(1013));
+    assert_eq!(
+        ws_close_code(&mut slow, Duration::from_secs(20)).await,
+        Some(1013)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

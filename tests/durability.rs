@@ -41,7 +41,9 @@ async fn acknowledged_messages_survive_kill_9() {
                     return;
                 }
                 // Only a fully received 201 body counts as an acknowledgement.
-                let Ok(body) = resp.json::<Value>().await else { return };
+                let Ok(body) = resp.json::<Value>().await else {
+                    return;
+                };
                 let id = body["id"].as_i64().expect("id in 201");
                 assert_eq!(body["payload"]["tag"], tag.as_str());
                 acked.lock().unwrap().push((id, tag));
@@ -51,7 +53,10 @@ async fn acknowledged_messages_survive_kill_9() {
     // Let the load build up, then crash the server while requests are in flight.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while acked.lock().unwrap().len() < 1500 {
-        assert!(tokio::time::Instant::now() < deadline, "publishing too slow");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "publishing too slow"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     s.kill9();

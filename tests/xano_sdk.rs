@@ -125,7 +125,11 @@ async fn the_xano_js_sdk_joins_sends_and_receives() {
     .expect("join")
     .expect("node output");
     let (stdout, stderr) = (stdout_of(&out), stderr_of(&out));
-    assert!(out.status.success(), "node failed ({}):\n{stdout}\n{stderr}", out.status);
+    assert!(
+        out.status.success(),
+        "node failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
     let result: Value = stdout
         .lines()
         .find_map(|l| l.strip_prefix("RESULT "))
@@ -141,7 +145,10 @@ async fn the_xano_js_sdk_joins_sends_and_receives() {
         .iter()
         .map(|c| c["socketId"].as_str().unwrap())
         .collect();
-    assert_eq!(present, [peer_id.as_str(), result["socketId"].as_str().unwrap()]);
+    assert_eq!(
+        present,
+        [peer_id.as_str(), result["socketId"].as_str().unwrap()]
+    );
     assert_eq!(result["fromPeer"]["payload"], json!({"text": "hello SDK"}));
     assert_eq!(result["fromPeer"]["client"]["socketId"], peer_id.as_str());
     assert_eq!(result["own"]["id"], answer["options"]["id"]);

@@ -94,7 +94,7 @@ impl ChannelService {
         settings: Arc<Settings>,
         triggers: Arc<TriggerService>,
     ) -> Result<Arc<ChannelService>, StoreError> {
-        let channels = db.read(|c| channel_rows::all(c)).await?;
+        let channels = db.read(channel_rows::all).await?;
         Ok(Arc::new(ChannelService {
             db,
             settings,

@@ -38,7 +38,7 @@ impl Registry {
                 let prefix = prefix.to_string();
                 inner.patterns.retain(|(p, _)| *p != prefix);
                 inner.patterns.push((prefix, channel));
-                inner.patterns.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+                inner.patterns.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
             }
             None => {
                 inner.exact.insert(channel.name.clone(), channel);

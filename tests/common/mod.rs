@@ -807,7 +807,11 @@ pub async fn ws_join(ws: &mut Ws, channel: &str, options: Value, payload: Value)
     if let (Some(o), Some(extra)) = (opts.as_object_mut(), options.as_object()) {
         o.extend(extra.clone());
     }
-    ws_send_json(ws, &json!({"action": "join", "options": opts, "payload": payload})).await;
+    ws_send_json(
+        ws,
+        &json!({"action": "join", "options": opts, "payload": payload}),
+    )
+    .await;
     let frame = ws_recv_json(ws, Duration::from_secs(5))
         .await
         .unwrap_or_else(|| panic!("no reply to join {channel}"));
