@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
-use crate::api::{offset_page, OffsetQuery};
+use crate::api::{offset_page, ObjectBody, OffsetQuery};
 use crate::auth::Caller;
 use crate::channels::message::Kind;
 use crate::channels::model::Permission;
@@ -151,9 +151,9 @@ async fn publish(
     req: HttpRequest,
     caller: Caller,
     svc: web::Data<ChannelService>,
-    body: web::Json<PublishBody>,
+    body: web::Json<ObjectBody<PublishBody>>,
 ) -> ApiResult<HttpResponse> {
-    let body = body.into_inner();
+    let ObjectBody(body) = body.into_inner();
     let published = svc
         .publish(PublishRequest {
             channel: name_param(&req),
@@ -197,10 +197,10 @@ async fn event(
     req: HttpRequest,
     caller: Caller,
     svc: web::Data<ChannelService>,
-    body: web::Json<EventBody>,
+    body: web::Json<ObjectBody<EventBody>>,
 ) -> ApiResult<HttpResponse> {
     caller.require(caller.is_server_publisher())?;
-    let body = body.into_inner();
+    let ObjectBody(body) = body.into_inner();
     let published = svc
         .publish(PublishRequest {
             channel: name_param(&req),

@@ -779,3 +779,88 @@ pub async fn ws_close_code(ws: &mut Ws, timeout: Duration) -> Option<u16> {
         }
     }
 }
+
+/// Connects a WebSocket offering `protocol` as `Sec-WebSocket-Protocol` (how the Xano SDK
+/// sends its token); returns the socket and the protocol the server echoed, if any.
+pub async fn ws_connect_with_protocol(url: &str, protocol: &str) -> (Ws, Option<String>) {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = url.into_client_request().expect("WebSocket request");
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        protocol.parse().expect("protocol header value"),
+    );
+    let (ws, resp) = tokio_tungstenite::connect_async(req)
+        .await
+        .unwrap_or_else(|e| panic!("WebSocket connect to {url} failed: {e}"));
+    let echoed = resp
+        .headers()
+        .get("Sec-WebSocket-Protocol")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    (ws, echoed)
+}
+
+/// Sends `join` for `channel` (with extra `options`/`payload` fields) and waits for the
+/// server's `join` confirmation; panics on an `error` frame. Returns the confirmation.
+pub async fn ws_join(ws: &mut Ws, channel: &str, options: Value, payload: Value) -> Value {
+    let mut opts = json!({ "channel": channel });
+    if let (Some(o), Some(extra)) = (opts.as_object_mut(), options.as_object()) {
+        o.extend(extra.clone());
+    }
+    ws_send_json(
+        ws,
+        &json!({"action": "join", "options": opts, "payload": payload}),
+    )
+    .await;
+    let frame = ws_recv_json(ws, Duration::from_secs(5))
+        .await
+        .unwrap_or_else(|| panic!("no reply to join {channel}"));
+    assert_eq!(frame["action"], "join", "join {channel} refused: {frame}");
+    frame
+}
+
+// ---- channels ------------------------------------------------------------------------
+
+impl Server {
+    /// Admin creates a channel (`POST /api/v1/channels`) → the channel object.
+    pub fn create_channel(&self, admin_token: &str, body: Value) -> Value {
+        self.call_off_runtime(
+            reqwest::Method::POST,
+            "/api/v1/channels",
+            vec![("Authorization".into(), format!("Bearer {admin_token}"))],
+            Some(body),
+        )
+        .expect(201)
+    }
+
+    /// Publishes `payload` to `channel` with an API key → the full response.
+    pub fn publish_with_key(&self, key: &str, channel: &str, body: Value) -> Resp {
+        self.call_off_runtime(
+            reqwest::Method::POST,
+            &format!("/api/v1/channels/{channel}/publish"),
+            vec![("X-API-KEY".into(), key.to_string())],
+            Some(body),
+        )
+    }
+
+    /// Reads a channel's whole history in ascending order (following `next` links).
+    pub fn full_history(&self, key: &str, channel: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut path = format!("/api/v1/channels/{channel}/history?page_size=100");
+        loop {
+            let page = self
+                .call_off_runtime(
+                    reqwest::Method::GET,
+                    &path,
+                    vec![("X-API-KEY".into(), key.to_string())],
+                    None,
+                )
+                .expect(200);
+            out.extend(page["objects"].as_array().cloned().unwrap_or_default());
+            match page["next"].as_str() {
+                Some(next) => path = next.to_string(),
+                None => return out,
+            }
+        }
+    }
+}
