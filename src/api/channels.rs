@@ -313,8 +313,15 @@ async fn poll(
             .unwrap_or(0),
     };
     if q.transport.as_deref() == Some("websocket") {
-        return crate::api::ws::syncano_poll(&req, body, svc.into_inner(), target, last_id)
-            .map_err(|e| ApiError::BadRequest(e.to_string()));
+        return crate::api::ws::syncano_poll(
+            &req,
+            body,
+            svc.into_inner(),
+            target,
+            last_id,
+            &base(&req),
+        )
+        .map_err(|e| ApiError::BadRequest(e.to_string()));
     }
     let timeout = q
         .timeout

@@ -146,13 +146,16 @@ pub fn syncano_poll(
     svc: Arc<ChannelService>,
     target: Target,
     last_id: i64,
+    base: &str,
 ) -> Result<HttpResponse, actix_web::Error> {
     let (conn, rx) = open_conn(
         req,
         &svc,
         serde_json::json!({}),
         new_socket_id(),
-        Format::Syncano,
+        Format::Syncano {
+            base: Arc::from(base),
+        },
     )?;
     let (resp, session, stream) = match actix_ws::handle(req, body) {
         Ok(parts) => parts,

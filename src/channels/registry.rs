@@ -38,7 +38,9 @@ impl Registry {
                 let prefix = prefix.to_string();
                 inner.patterns.retain(|(p, _)| *p != prefix);
                 inner.patterns.push((prefix, channel));
-                inner.patterns.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+                inner
+                    .patterns
+                    .sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
             }
             None => {
                 inner.exact.insert(channel.name.clone(), channel);

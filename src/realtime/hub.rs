@@ -12,16 +12,17 @@ use parking_lot::{Mutex, RwLock};
 use serde_json::value::RawValue;
 use tokio::sync::oneshot;
 
-use super::outbox::{Frame, Outbox};
+use super::outbox::{Frame, Outbox, Outgoing};
 use crate::channels::message::Message;
 
 /// How a connection wants channel messages written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Format {
     /// The Xano envelope `{action, options, payload}` (`/ws`, `/rt/…`).
     Envelope,
-    /// The bare Syncano message object (`poll/?transport=websocket`).
-    Syncano,
+    /// The bare Syncano message object (`poll/?transport=websocket`), links under `base`
+    /// (the route family the client used).
+    Syncano { base: Arc<str> },
 }
 
 /// A live connection as the hub sees it.
@@ -175,17 +176,28 @@ impl Hub {
             return;
         };
         if let (Some(shared), false) = (&topic.key, topic.subs.is_empty()) {
-            let envelope = Frame::live(shared.clone(), msg.id, msg.ws_frame().into());
-            let mut syncano = None;
+            let mut envelope = None;
+            let mut syncano: Vec<(&str, Outgoing)> = Vec::new();
             let mut delivered = 0u64;
             for conn in &topic.subs {
-                let frame = match conn.format {
-                    Format::Envelope => envelope.clone(),
-                    Format::Syncano => syncano
+                let frame = match &conn.format {
+                    Format::Envelope => envelope
                         .get_or_insert_with(|| {
-                            Frame::live(shared.clone(), msg.id, msg.to_json_string("/api/v1").into())
+                            Frame::live(shared.clone(), msg.id, msg.ws_frame().into())
                         })
                         .clone(),
+                    Format::Syncano { base } => match syncano.iter().find(|(b, _)| *b == &**base) {
+                        Some((_, f)) => f.clone(),
+                        None => {
+                            let f = Frame::live(
+                                shared.clone(),
+                                msg.id,
+                                msg.to_json_string(base).into(),
+                            );
+                            syncano.push((base, f.clone()));
+                            f
+                        }
+                    },
                 };
                 if conn.outbox.push(frame) {
                     delivered += 1;

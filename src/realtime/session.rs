@@ -584,6 +584,10 @@ pub async fn run_feed(
 ) {
     let hub = svc.hub().clone();
     hub.register(conn.clone());
+    let base: Arc<str> = match &conn.format {
+        super::Format::Syncano { base } => base.clone(),
+        super::Format::Envelope => Arc::from(crate::channels::API_BASE),
+    };
     let key = target.topic();
     let topic = hub.subscribe(&key, &conn);
     let mut stream = stream.max_frame_size(svc.settings().max_frame_bytes);
@@ -595,11 +599,7 @@ pub async fn run_feed(
                 let full = page.len() as i64 == REPLAY_PAGE;
                 for m in page {
                     sent = m.id;
-                    if session
-                        .text(m.to_json_string(crate::channels::API_BASE))
-                        .await
-                        .is_err()
-                    {
+                    if session.text(m.to_json_string(&base)).await.is_err() {
                         close = Some(1000);
                         break 'replay;
                     }
