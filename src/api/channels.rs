@@ -21,27 +21,28 @@ const DEFAULT_POLL_SECONDS: u64 = 300;
 /// Mounts the channel routes under `prefix` (`/api/v1` or `/v1.1/instances/{instance}`).
 /// Names may contain `/`, so the trailing words pick the route.
 pub fn routes(cfg: &mut web::ServiceConfig, prefix: &str) {
-    let p = |tail: &str| format!("{prefix}/channels{tail}");
+    // A scope, so only requests under `…/channels` pay for the regex routes below;
+    // publish comes first because it is the hot one.
     cfg.service(
-        web::resource([p(""), p("/")])
-            .route(web::get().to(list))
-            .route(web::post().to(create)),
-    )
-    .route(&p("/{name:.+}/publish"), web::post().to(publish))
-    .route(&p("/{name:.+}/events"), web::post().to(event))
-    .route(
-        &p("/{name:.+}/history/{id:\\d+}"),
-        web::get().to(history_item),
-    )
-    .route(&p("/{name:.+}/history"), web::get().to(history))
-    .route(&p("/{name:.+}/poll"), web::get().to(poll))
-    .route(&p("/{name:.+}/presence"), web::get().to(presence))
-    .service(
-        web::resource(p("/{name:.+}"))
-            .route(web::get().to(detail))
-            .route(web::patch().to(update))
-            .route(web::put().to(update))
-            .route(web::delete().to(delete)),
+        web::scope(&format!("{prefix}/channels"))
+            .route("/{name:.+}/publish", web::post().to(publish))
+            .route("/{name:.+}/events", web::post().to(event))
+            .route("/{name:.+}/history/{id:\\d+}", web::get().to(history_item))
+            .route("/{name:.+}/history", web::get().to(history))
+            .route("/{name:.+}/poll", web::get().to(poll))
+            .route("/{name:.+}/presence", web::get().to(presence))
+            .service(
+                web::resource("")
+                    .route(web::get().to(list))
+                    .route(web::post().to(create)),
+            )
+            .service(
+                web::resource("/{name:.+}")
+                    .route(web::get().to(detail))
+                    .route(web::patch().to(update))
+                    .route(web::put().to(update))
+                    .route(web::delete().to(delete)),
+            ),
     );
 }
 

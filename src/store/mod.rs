@@ -205,9 +205,7 @@ pub fn backup(src: &Path, dest: &Path) -> StoreResult<String> {
 
 /// Current time as the RFC 3339 string (microseconds, `Z`) used in every API object.
 pub fn now_rfc3339() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
-        .to_string()
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 pub fn now_unix() -> i64 {

@@ -65,17 +65,24 @@ fn run_in_savepoint<T>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> StoreResult<T>,
 ) -> StoreResult<T> {
-    conn.execute_batch("SAVEPOINT job")?;
+    run_cached(conn, "SAVEPOINT job")?;
     match f(conn) {
         Ok(v) => {
-            conn.execute_batch("RELEASE job")?;
+            run_cached(conn, "RELEASE job")?;
             Ok(v)
         }
         Err(e) => {
-            conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
+            run_cached(conn, "ROLLBACK TO job")?;
+            run_cached(conn, "RELEASE job")?;
             Err(e)
         }
     }
+}
+
+/// Transaction-control statements run per job: prepared once, not parsed every time.
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
 }
 
 impl Writer {
@@ -152,7 +159,7 @@ fn writer_loop(
     let mut completions: Vec<Completion> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         let started = Instant::now();
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = run_cached(&conn, "BEGIN IMMEDIATE") {
             tracing::error!(error = %e, "writer could not begin a transaction");
             first(&conn)(Err(e.to_string()));
             continue;
@@ -164,7 +171,7 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        let commit = conn.execute_batch("COMMIT").map_err(|e| {
+        let commit = run_cached(&conn, "COMMIT").map_err(|e| {
             tracing::error!(error = %e, "commit failed; rolling back the batch");
             let _ = conn.execute_batch("ROLLBACK");
             e.to_string()
