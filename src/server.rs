@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
-use actix_web::middleware::{from_fn, ErrorHandlers, NormalizePath};
+use actix_web::middleware::{from_fn, ErrorHandlers};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 
@@ -67,7 +67,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
                     .handler(StatusCode::METHOD_NOT_ALLOWED, api::method_not_allowed_json),
             )
             .wrap(from_fn(observability::track_requests))
-            .wrap(NormalizePath::trim())
+            .wrap(from_fn(api::trim_trailing_slash))
             .configure(api::configure)
             .configure(crate::web::configure)
             .default_service(web::to(api::not_found))

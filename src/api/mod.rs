@@ -156,3 +156,27 @@ pub fn method_not_allowed_json<B>(
 pub async fn not_found() -> actix_web::HttpResponse {
     actix_web::ResponseError::error_response(&ApiError::NotFound)
 }
+
+/// Serves `/path/` as `/path` (Syncano clients end every path with a slash). A plain
+/// string check: actix's `NormalizePath` runs a regex on every request.
+pub async fn trim_trailing_slash(
+    mut req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let path = req.path();
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
+        let with_query = match req.query_string() {
+            "" => trimmed.to_string(),
+            q => format!("{trimmed}?{q}"),
+        };
+        if let Ok(uri) = with_query.parse::<actix_web::http::Uri>() {
+            req.match_info_mut()
+                .get_mut()
+                .update(&uri);
+            req.head_mut().uri = uri;
+        }
+    }
+    next.call(req).await
+}
