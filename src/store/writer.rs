@@ -156,13 +156,9 @@ fn writer_loop(
     commits: Arc<AtomicU64>,
     jobs: Arc<AtomicU64>,
 ) {
+    batch_scheduling();
     let mut completions: Vec<Completion> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
-        if rx.is_empty() {
-            // Let the producers that are about to submit run first: a bigger group per
-            // commit is what makes durable writes cheap (matters most on one core).
-            std::thread::yield_now();
-        }
         let started = Instant::now();
         if let Err(e) = run_cached(&conn, "BEGIN IMMEDIATE") {
             tracing::error!(error = %e, "writer could not begin a transaction");
@@ -192,4 +188,19 @@ fn writer_loop(
     }
     // Queue closed: everything sent before has been committed above.
     let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
+}
+
+/// Marks the writer thread SCHED_BATCH: a job arriving does not preempt the thread that
+/// submitted it, so the submitters that are ready run first and the writer then commits
+/// them as one group (several times larger groups under load, most of all on one core).
+fn batch_scheduling() {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: plain syscall on the calling thread with a valid, initialized param.
+        let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
+        if rc != 0 {
+            tracing::debug!("SCHED_BATCH unavailable for the writer thread");
+        }
+    }
 }
