@@ -1,6 +1,7 @@
 //! `/api/v1/triggers` against the real binary: CRUD with Xano-shaped objects, role
 //! checks, validation and syntax errors, the test runner and the run log.
 
+mod common;
 mod triggers_support;
 
 use serde_json::{json, Value};

@@ -2,6 +2,7 @@
 //! run the same message triggers; join refusal; leave hook on disconnect; chaining;
 //! trigger publishes arriving on another channel.
 
+mod common;
 mod triggers_support;
 
 use std::time::Duration;

@@ -1,30 +1,17 @@
-//! A minimal harness for the trigger tests until the shared `tests/common` lands: boots
-//! the real binary on a random port with its own data dir, an admin and its session.
+//! The trigger tests' async view of the shared harness (`tests/common`): a booted server
+//! with an admin session, and small helpers for the calls these tests repeat.
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
 use serde_json::{json, Value};
 
-pub const ADMIN_EMAIL: &str = "admin@example.com";
-pub const ADMIN_PASSWORD: &str = "correct-horse-battery-staple";
+use crate::common;
 
 pub struct Server {
-    child: Child,
+    inner: common::Server,
     pub base: String,
     pub token: String,
     pub http: reqwest::Client,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 pub struct Resp {
@@ -34,71 +21,13 @@ pub struct Resp {
 
 impl Server {
     pub async fn start(extra: &[&str]) -> Server {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let data = dir.path().to_str().expect("utf-8 path").to_string();
-        let mut create = Command::new(env!("CARGO_BIN_EXE_rtbox"))
-            .args([
-                "--data-dir",
-                &data,
-                "admin",
-                "create",
-                ADMIN_EMAIL,
-                "--password-stdin",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn admin create");
-        create
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(format!("{ADMIN_PASSWORD}\n").as_bytes())
-            .expect("write password");
-        assert!(
-            create.wait().expect("admin create").success(),
-            "admin create failed"
-        );
-
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rtbox"))
-            .args(["--data-dir", &data, "serve", "--bind", "127.0.0.1:0"])
-            .args(extra)
-            .env("RTBOX_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            // Keep draining so the server never blocks on a full pipe.
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(addr) = line.strip_prefix("rtbox listening on ") {
-                    let _ = tx.send(addr.trim().to_string());
-                }
-            }
-        });
-        let base = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("server did not print its address");
-        let http = reqwest::Client::new();
-        let login: Value = http
-            .post(format!("{base}/api/v1/auth/login"))
-            .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
-            .send()
-            .await
-            .expect("login")
-            .json()
-            .await
-            .expect("login json");
-        let token = login["token"].as_str().expect("token").to_string();
+        let inner = common::Server::start_with(extra, &[("RTBOX_LOG", "warn")]);
+        let token = inner.admin_token();
         Server {
-            child,
-            base,
+            base: inner.url(""),
+            http: inner.async_http(),
             token,
-            http,
-            _dir: dir,
+            inner,
         }
     }
 
@@ -150,6 +79,6 @@ impl Server {
     }
 
     pub fn ws_url(&self, query: &str) -> String {
-        format!("{}/ws?{query}", self.base.replacen("http://", "ws://", 1))
+        self.inner.ws_url(&format!("/ws?{query}"))
     }
 }
