@@ -7,6 +7,7 @@ pub mod keys;
 pub mod ops;
 pub mod syncano;
 pub mod triggers;
+pub mod upgrade;
 pub mod users;
 pub mod ws;
 
@@ -172,9 +173,7 @@ pub async fn trim_trailing_slash(
             q => format!("{trimmed}?{q}"),
         };
         if let Ok(uri) = with_query.parse::<actix_web::http::Uri>() {
-            req.match_info_mut()
-                .get_mut()
-                .update(&uri);
+            req.match_info_mut().get_mut().update(&uri);
             req.head_mut().uri = uri;
         }
     }
