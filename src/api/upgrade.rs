@@ -249,3 +249,36 @@ async fn refuse(
     io.write_all(&buf).await?;
     io.shutdown().await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Route;
+
+    fn feed(path: &str) -> Option<(String, String)> {
+        match Route::of(path) {
+            Route::Feed { name, base, .. } => Some((name, base)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn routes_follow_the_actix_web_paths() {
+        assert!(matches!(Route::of("/ws"), Route::Envelope { .. }));
+        assert!(matches!(Route::of("/ws/"), Route::Envelope { .. }));
+        assert!(matches!(Route::of("/rt/a/b"), Route::Envelope { .. }));
+        assert!(matches!(Route::of("/rt/"), Route::NotFound));
+        assert!(matches!(Route::of("/wsx"), Route::NotFound));
+        assert_eq!(
+            feed("/api/v1/channels/a%2Fb/poll/"),
+            Some(("a/b".into(), "/api/v1".into()))
+        );
+        assert_eq!(
+            feed("/v1.1/instances/demo/channels/news/poll"),
+            Some(("news".into(), "/v1.1/instances/demo".into()))
+        );
+        assert!(feed("/api/v1/channels//poll").is_none());
+        assert!(feed("/api/v1/channels/poll").is_none());
+        assert!(feed("/v1.1/instances/demo/poll").is_none());
+        assert!(feed("/api/v1/channels/x/history").is_none());
+    }
+}

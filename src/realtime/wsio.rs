@@ -211,3 +211,67 @@ fn text(bytes: Bytes) -> Result<Incoming, ProtocolError> {
         .map(Incoming::Text)
         .map_err(|e| ProtocolError::Io(io::Error::new(io::ErrorKind::InvalidData, e)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    /// A client frame: FIN flag, opcode, masked payload (clients must mask).
+    fn frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mask = [1u8, 2, 3, 4];
+        let mut out = vec![(u8::from(fin) << 7) | opcode, 0x80 | payload.len() as u8];
+        out.extend_from_slice(&mask);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        out
+    }
+
+    async fn pair(max: usize) -> (WsIo, TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        (WsIo::new(server, BytesMut::new(), max), client)
+    }
+
+    #[tokio::test]
+    async fn joins_continuations_and_frees_the_read_buffer() {
+        let (mut ws, mut client) = pair(16).await;
+        let mut bytes = frame(false, 1, b"hel");
+        bytes.extend(frame(true, 9, b"p")); // a ping between fragments
+        bytes.extend(frame(true, 0, b"lo"));
+        client.write_all(&bytes).await.unwrap();
+        assert!(matches!(ws.recv().await, Some(Ok(Incoming::Ping(_)))));
+        match ws.recv().await {
+            Some(Ok(Incoming::Text(t))) => assert_eq!(&*t, "hello"),
+            _ => panic!("expected the joined text"),
+        }
+        client.write_all(&frame(true, 1, b"x")).await.unwrap();
+        assert!(matches!(ws.recv().await, Some(Ok(Incoming::Text(_)))));
+        // Idle again: waiting for the next frame holds no buffer.
+        let waiting = tokio::time::timeout(std::time::Duration::from_millis(50), ws.recv()).await;
+        assert!(waiting.is_err());
+        assert_eq!(ws.read_buf.capacity(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_oversized_fragmented_message_is_reported_once_and_skipped() {
+        let (mut ws, mut client) = pair(4).await;
+        let mut bytes = frame(false, 1, b"abc");
+        bytes.extend(frame(false, 0, b"def"));
+        bytes.extend(frame(true, 0, b"ghi"));
+        bytes.extend(frame(true, 1, b"ok"));
+        client.write_all(&bytes).await.unwrap();
+        assert!(matches!(
+            ws.recv().await,
+            Some(Err(ProtocolError::Overflow))
+        ));
+        match ws.recv().await {
+            Some(Ok(Incoming::Text(t))) => assert_eq!(&*t, "ok"),
+            _ => panic!("expected the next message"),
+        }
+        drop(client);
+        assert!(ws.recv().await.is_none());
+    }
+}
