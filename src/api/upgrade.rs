@@ -155,6 +155,9 @@ pub async fn handle(
     drop(parts.read_buf);
     drop(parts.write_buf);
     let max = ctx.svc.settings().max_frame_bytes;
+    // Frames are whole messages, already coalesced per wake-up: send them at once
+    // instead of letting Nagle hold them for the peer's (delayed) ACK.
+    let _ = io.set_nodelay(true);
     match outcome {
         Outcome::Refused(res) => {
             let _ = refuse(&mut io, &mut codec, res).await;
