@@ -1,20 +1,24 @@
 //! The composition root: opens the database, builds the services, mounts the routes,
-//! serves, and shuts down gracefully (close WebSockets with 1012, drain HTTP, flush writes).
+//! serves (see `http`), and shuts down gracefully (close WebSockets with 1012, drain
+//! HTTP, flush writes).
 
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::middleware::{from_fn, ErrorHandlers};
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App};
 use anyhow::Context;
 
 use crate::api;
+use crate::api::upgrade::Upgrades;
 use crate::auth::AuthService;
 use crate::channels::ChannelService;
 use crate::config::Settings;
 use crate::observability;
 use crate::store::Db;
 use crate::triggers::TriggerService;
+
+mod http;
 
 pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     let metrics = observability::metrics_handle();
@@ -50,7 +54,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     let data_channels = web::Data::from(channels.clone());
     let data_metrics = web::Data::new(metrics);
     let auth_for_app = auth.clone();
-    let server = HttpServer::new(move || {
+    let app = move || {
         App::new()
             .app_data(data_settings.clone())
             .app_data(data_db.clone())
@@ -71,12 +75,18 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
             .configure(api::configure)
             .configure(crate::web::configure)
             .default_service(web::to(api::not_found))
-    })
-    .workers(settings.workers)
-    .disable_signals()
-    .shutdown_timeout(settings.shutdown_timeout.as_secs())
-    .listen(listener)?
-    .run();
+    };
+    let upgrades = Upgrades {
+        svc: channels.clone(),
+        auth: auth.clone().into_inner(),
+    };
+    let server = http::serve(
+        listener,
+        app,
+        upgrades,
+        settings.workers,
+        settings.shutdown_timeout.as_secs(),
+    )?;
 
     // Install the signal handlers before announcing readiness, so a SIGTERM that
     // arrives right after the "listening" line is a graceful shutdown, not a kill.

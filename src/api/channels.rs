@@ -289,21 +289,35 @@ async fn history_item(
 }
 
 #[derive(Deserialize)]
-struct PollQuery {
+pub struct PollQuery {
     room: Option<String>,
     last_id: Option<i64>,
     timeout: Option<u64>,
     transport: Option<String>,
 }
 
-async fn poll(
-    req: HttpRequest,
-    caller: Caller,
-    svc: web::Data<ChannelService>,
-    q: web::Query<PollQuery>,
-    body: web::Payload,
-) -> ApiResult<HttpResponse> {
-    let target = svc.subscribe_target(&actor(&caller), &name_param(&req), q.room.as_deref())?;
+impl PollQuery {
+    /// Parses a raw query string the way the `web::Query` extractor does (same error).
+    pub fn parse(query: &str) -> ApiResult<PollQuery> {
+        web::Query::<PollQuery>::from_query(query)
+            .map(web::Query::into_inner)
+            .map_err(|e| ApiError::BadRequest(format!("Invalid query parameters - {e}")))
+    }
+
+    pub fn websocket(&self) -> bool {
+        self.transport.as_deref() == Some("websocket")
+    }
+}
+
+/// What a poll follows and from which id (default: the newest message, so only new ones
+/// arrive). Shared by the long-poll and the WebSocket feed on the upgrade path.
+pub async fn poll_start(
+    svc: &ChannelService,
+    caller: &Caller,
+    name: &str,
+    q: &PollQuery,
+) -> ApiResult<(crate::channels::Target, i64)> {
+    let target = svc.subscribe_target(&actor(caller), name, q.room.as_deref())?;
     let last_id = match q.last_id {
         Some(id) => id,
         None => svc
@@ -313,16 +327,32 @@ async fn poll(
             .map(|m| m.id)
             .unwrap_or(0),
     };
-    if q.transport.as_deref() == Some("websocket") {
-        return crate::api::ws::syncano_poll(
-            &req,
-            body,
+    Ok((target, last_id))
+}
+
+async fn poll(
+    req: HttpRequest,
+    caller: Caller,
+    svc: web::Data<ChannelService>,
+    q: web::Query<PollQuery>,
+) -> ApiResult<HttpResponse> {
+    let (target, last_id) = poll_start(&svc, &caller, &name_param(&req), &q).await?;
+    if q.websocket() {
+        // Only reached without `Upgrade: websocket` (real upgrades take the upgrade
+        // path), so this answers with the handshake error as it always did.
+        let (_, feed) = crate::api::ws::accept_feed(
+            req.head(),
             svc.into_inner(),
             target,
             last_id,
             &base(&req),
-        )
-        .map_err(|e| ApiError::BadRequest(e.to_string()));
+        )?;
+        if let Some(ip) = feed.conn.ip {
+            feed.svc.hub().release_ip(ip);
+        }
+        return Err(ApiError::BadRequest(
+            actix_http::ws::HandshakeError::NoWebsocketUpgrade.to_string(),
+        ));
     }
     let timeout = q
         .timeout

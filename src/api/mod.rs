@@ -7,6 +7,7 @@ pub mod keys;
 pub mod ops;
 pub mod syncano;
 pub mod triggers;
+pub mod upgrade;
 pub mod users;
 pub mod ws;
 

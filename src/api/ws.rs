@@ -1,23 +1,51 @@
-//! WebSocket upgrades: `/ws` and `/rt/{canonical}` (the Xano SDK's URL) speak the
+//! WebSocket handshakes: `/ws` and `/rt/{canonical}` (the Xano SDK's URL) speak the
 //! envelope protocol; the Syncano `poll/?transport=websocket` pushes bare messages.
+//!
+//! Real upgrades never reach actix-web: the HTTP layer hands them to `api::upgrade`,
+//! which runs the socket itself. The checks here (identity, per-IP limit, handshake) are
+//! shared by that path and by the actix-web routes, which only see requests without
+//! `Upgrade: websocket` and so answer them with the same errors as before.
 
 use std::sync::Arc;
 
+use actix_http::ws::HandshakeError;
+use actix_http::{RequestHead, Response};
 use actix_web::{web, HttpRequest, HttpResponse};
 use rand::Rng;
 use serde_json::value::RawValue;
+use tokio::sync::mpsc;
 
-use crate::auth::extract::{credentials, query_param};
+use crate::auth::extract::{credentials_from, query_value};
 use crate::auth::{secrets, AuthService, Caller, Principal};
 use crate::channels::{Actor, ChannelService, Target};
 use crate::error::ApiError;
 use crate::realtime::outbox::Outgoing;
-use crate::realtime::session::{self, SessionParams};
+use crate::realtime::session::SessionParams;
 use crate::realtime::{Conn, Format, Outbox};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/ws", web::get().to(upgrade))
-        .route("/rt/{canonical:.*}", web::get().to(upgrade));
+    cfg.route("/ws", web::get().to(not_upgraded))
+        .route("/rt/{canonical:.*}", web::get().to(not_upgraded));
+}
+
+/// A plain GET on a WebSocket URL: the same checks in the same order as a real
+/// upgrade, so the client gets the same 429 or handshake error as it always did.
+async fn not_upgraded(
+    req: HttpRequest,
+    svc: web::Data<ChannelService>,
+    auth: web::Data<AuthService>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let (_, params) = accept_envelope(req.head(), svc.into_inner(), auth.into_inner()).await?;
+    // Unreachable in practice (a valid handshake is routed to the upgrade path), but
+    // never leak the IP slot.
+    release(&params.svc, &params.conn);
+    Err(HandshakeError::NoWebsocketUpgrade.into())
+}
+
+fn release(svc: &ChannelService, conn: &Conn) {
+    if let Some(ip) = conn.ip {
+        svc.hub().release_ip(ip);
+    }
 }
 
 fn new_socket_id() -> String {
@@ -28,10 +56,14 @@ fn new_socket_id() -> String {
         .collect()
 }
 
+fn query(head: &RequestHead) -> &str {
+    head.uri.query().unwrap_or("")
+}
+
 /// The first value offered in `Sec-WebSocket-Protocol` (the Xano SDK sends its auth
 /// token there; the server must echo it back).
-fn offered_protocol(req: &HttpRequest) -> Option<String> {
-    req.headers()
+fn offered_protocol(head: &RequestHead) -> Option<String> {
+    head.headers()
         .get(actix_web::http::header::SEC_WEBSOCKET_PROTOCOL)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(',').map(str::trim).find(|s| !s.is_empty()))
@@ -41,11 +73,11 @@ fn offered_protocol(req: &HttpRequest) -> Option<String> {
 /// Resolves who is connecting. Bad credentials are not an HTTP error: the socket opens,
 /// gets an `unauthorized` error frame and is closed with 1008 (clients must not retry).
 async fn identify(
-    req: &HttpRequest,
+    head: &RequestHead,
     auth: &AuthService,
     protocol: Option<&str>,
 ) -> Result<Caller, String> {
-    let token = query_param(req, "token").or_else(|| protocol.map(str::to_string));
+    let token = query_value(query(head), "token").or_else(|| protocol.map(str::to_string));
     if let Some(token) = token {
         if token.starts_with(secrets::API_KEY_PREFIX) {
             let creds = crate::auth::Credentials {
@@ -62,21 +94,21 @@ async fn identify(
             })
             .map_err(|e| format!("invalid client token: {e}"));
     }
-    auth.authenticate(credentials(req))
+    auth.authenticate(credentials_from(head.headers(), query(head)))
         .await
         .map_err(|e| e.to_string())
 }
 
 /// Opens the connection's outbox and hub record; refuses past the per-IP limit.
 fn open_conn(
-    req: &HttpRequest,
+    head: &RequestHead,
     svc: &ChannelService,
     client: serde_json::Value,
     socket_id: String,
     format: Format,
-) -> Result<(Arc<Conn>, tokio::sync::mpsc::Receiver<Outgoing>), ApiError> {
+) -> Result<(Arc<Conn>, mpsc::Receiver<Outgoing>), ApiError> {
     let settings = svc.settings();
-    let ip = req.peer_addr().map(|a| a.ip());
+    let ip = head.peer_addr.map(|a| a.ip());
     if let Some(ip) = ip {
         if !svc.hub().admit_ip(ip, settings.max_connections_per_ip) {
             return Err(ApiError::RateLimited { retry_after: 5 });
@@ -96,78 +128,97 @@ fn open_conn(
     Ok((conn, rx))
 }
 
-async fn upgrade(
-    req: HttpRequest,
-    body: web::Payload,
-    svc: web::Data<ChannelService>,
-    auth: web::Data<AuthService>,
-) -> Result<HttpResponse, actix_web::Error> {
-    let protocol = offered_protocol(&req);
+/// The 101 response, echoing `protocol` when the client offered one.
+fn handshake(head: &RequestHead, protocol: Option<&str>) -> Result<Response<()>, HandshakeError> {
+    let mut response = actix_http::ws::handshake(head)?;
+    if let Some(protocol) = protocol {
+        response.insert_header((actix_web::http::header::SEC_WEBSOCKET_PROTOCOL, protocol));
+    }
+    Ok(response.finish().drop_body())
+}
+
+/// Checks an envelope-protocol upgrade: returns the 101 response and the session's
+/// parameters, or the HTTP error to answer with.
+pub async fn accept_envelope(
+    head: &RequestHead,
+    svc: Arc<ChannelService>,
+    auth: Arc<AuthService>,
+) -> Result<(Response<()>, SessionParams), actix_web::Error> {
+    let protocol = offered_protocol(head);
     let socket_id = new_socket_id();
-    let (caller, auth_error) = match identify(&req, &auth, protocol.as_deref()).await {
+    let (caller, auth_error) = match identify(head, &auth, protocol.as_deref()).await {
         Ok(c) => (c, None),
         Err(e) => (Caller::anonymous(), Some(e)),
     };
     let actor = Actor::from_caller(&caller, &socket_id);
     let (conn, rx) = open_conn(
-        &req,
+        head,
         &svc,
         actor.client_json(&socket_id),
         socket_id,
         Format::Envelope,
     )?;
-    let protocols: Vec<&str> = protocol.iter().map(String::as_str).collect();
-    let (resp, session, stream) = match actix_ws::handle_with_protocols(&req, body, &protocols) {
-        Ok(parts) => parts,
+    let response = match handshake(head, protocol.as_deref()) {
+        Ok(r) => r,
         Err(e) => {
-            if let Some(ip) = conn.ip {
-                svc.hub().release_ip(ip);
-            }
-            return Err(e);
+            release(&svc, &conn);
+            return Err(e.into());
         }
     };
     let params = SessionParams {
-        svc: svc.into_inner(),
-        auth: auth.into_inner(),
+        svc,
+        auth,
         conn,
         rx,
         actor,
         auth_error,
     };
-    actix_web::rt::spawn(session::run(session, stream, params));
-    Ok(resp)
+    Ok((response, params))
 }
 
-/// Syncano's `poll/?transport=websocket`: replay after `last_id`, then each new message
-/// as a bare Syncano object in its own text frame.
-pub fn syncano_poll(
-    req: &HttpRequest,
-    body: web::Payload,
+/// What a Syncano WebSocket feed needs once the handshake is answered.
+pub struct FeedParams {
+    pub svc: Arc<ChannelService>,
+    pub conn: Arc<Conn>,
+    pub rx: mpsc::Receiver<Outgoing>,
+    pub target: Target,
+    pub last_id: i64,
+}
+
+/// Checks a Syncano `poll/?transport=websocket` upgrade (replay after `last_id`, then
+/// each new message as a bare Syncano object in its own text frame).
+pub fn accept_feed(
+    head: &RequestHead,
     svc: Arc<ChannelService>,
     target: Target,
     last_id: i64,
     base: &str,
-) -> Result<HttpResponse, actix_web::Error> {
+) -> Result<(Response<()>, FeedParams), ApiError> {
+    // Every refusal here has always been a 400 carrying the reason (even the per-IP
+    // limit), which Syncano clients treat as "fall back to long-polling".
     let (conn, rx) = open_conn(
-        req,
+        head,
         &svc,
         serde_json::json!({}),
         new_socket_id(),
         Format::Syncano {
             base: Arc::from(base),
         },
-    )?;
-    let (resp, session, stream) = match actix_ws::handle(req, body) {
-        Ok(parts) => parts,
+    )
+    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let response = match handshake(head, None) {
+        Ok(r) => r,
         Err(e) => {
-            if let Some(ip) = conn.ip {
-                svc.hub().release_ip(ip);
-            }
-            return Err(e);
+            release(&svc, &conn);
+            return Err(ApiError::BadRequest(e.to_string()));
         }
     };
-    actix_web::rt::spawn(session::run_feed(
-        session, stream, svc, conn, rx, target, last_id,
-    ));
-    Ok(resp)
+    let params = FeedParams {
+        svc,
+        conn,
+        rx,
+        target,
+        last_id,
+    };
+    Ok((response, params))
 }

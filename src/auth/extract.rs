@@ -4,13 +4,14 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use actix_web::http::header::HeaderMap;
 use actix_web::{web, FromRequest, HttpRequest};
 
 use super::{AuthService, Caller, Credentials};
 use crate::error::ApiError;
 
-fn header(req: &HttpRequest, name: &str) -> Option<String> {
-    req.headers()
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(|s| s.trim().to_string())
@@ -19,24 +20,36 @@ fn header(req: &HttpRequest, name: &str) -> Option<String> {
 
 /// A query-string parameter, percent-decoded.
 pub fn query_param(req: &HttpRequest, name: &str) -> Option<String> {
-    url::form_urlencoded::parse(req.query_string().as_bytes())
+    query_value(req.query_string(), name)
+}
+
+/// A parameter of a raw query string, percent-decoded (for the upgrade path, which has
+/// no `HttpRequest`).
+pub fn query_value(query: &str, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
         .filter(|v| !v.is_empty())
 }
 
 pub fn credentials(req: &HttpRequest) -> Credentials {
-    let bearer = header(req, "authorization").and_then(|v| {
+    credentials_from(req.headers(), req.query_string())
+}
+
+/// Credentials from headers and query string: shared by actix-web handlers and the
+/// WebSocket upgrade path.
+pub fn credentials_from(headers: &HeaderMap, query: &str) -> Credentials {
+    let bearer = header(headers, "authorization").and_then(|v| {
         let (scheme, rest) = v.split_once(' ')?;
         scheme
             .eq_ignore_ascii_case("bearer")
             .then(|| rest.trim().to_string())
     });
     Credentials {
-        api_key: header(req, "x-api-key").or_else(|| query_param(req, "api_key")),
+        api_key: header(headers, "x-api-key").or_else(|| query_value(query, "api_key")),
         bearer,
-        auth_token: header(req, "x-auth-token"),
-        user_id: header(req, "x-user-id"),
+        auth_token: header(headers, "x-auth-token"),
+        user_id: header(headers, "x-user-id"),
     }
 }
 

@@ -5,6 +5,7 @@ pub mod hub;
 pub mod outbox;
 pub mod protocol;
 pub mod session;
+pub mod wsio;
 
 pub use hub::{topic_key, Conn, Format, Hub};
 pub use outbox::{Frame, Outbox, Outgoing};
