@@ -2,6 +2,7 @@
 //! migrations, and one module per aggregate. Nothing here knows about HTTP.
 
 pub mod channels;
+mod checkpoint;
 pub mod keys;
 pub mod messages;
 pub mod migrate;
@@ -34,6 +35,7 @@ struct DbInner {
     path: PathBuf,
     readers: r2d2::Pool<SqliteConnectionManager>,
     writer: Writer,
+    checkpointer: checkpoint::Checkpointer,
 }
 
 fn apply_pragmas(conn: &Connection, sync: SyncMode) -> rusqlite::Result<()> {
@@ -91,12 +93,16 @@ impl Db {
             .max_size(8)
             .min_idle(Some(1))
             .build(manager)?;
+        // Checkpoints run on their own thread, not inside a commit (see `checkpoint`).
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let writer = Writer::start(conn)?;
+        let checkpointer = checkpoint::Checkpointer::start(path, sync)?;
         Ok(Db {
             inner: Arc::new(DbInner {
                 path: path.to_path_buf(),
                 readers,
                 writer,
+                checkpointer,
             }),
         })
     }
@@ -166,6 +172,7 @@ impl Db {
     /// Commits what is queued and stops the writer; later writes fail with `WriterGone`.
     pub fn close(&self) {
         self.inner.writer.stop();
+        self.inner.checkpointer.stop();
     }
 }
 
