@@ -56,6 +56,9 @@ struct State {
     strikes: u32,
     limiter: Option<DefaultDirectRateLimiter>,
     close: Option<(u16, String)>,
+    /// A write was abandoned mid-frame: the stream is no longer well-formed, so no close
+    /// frame can follow; the socket is just dropped.
+    torn: bool,
 }
 
 /// Runs the envelope protocol on `ws` (frames up to `max_frame_bytes`, continuations
@@ -73,6 +76,7 @@ pub async fn run(ws: WsIo, params: SessionParams) {
         strikes: 0,
         limiter: None,
         close: None,
+        torn: false,
     };
     st.svc.hub().register(st.conn.clone());
     if let Some(err) = params.auth_error {
@@ -152,15 +156,29 @@ pub async fn run(ws: WsIo, params: SessionParams) {
 
 impl State {
     async fn send(&mut self, frame: impl Into<bytestring::ByteString>) {
-        if self.ws.text(frame).await.is_err() {
-            self.close.get_or_insert((1000, String::new()));
-        }
+        let conn = self.conn.clone();
+        let written = guarded(&conn, self.ws.text(frame)).await;
+        self.after_write(written);
     }
 
     /// Writes what `write` queued; a failed write means the peer is gone.
     async fn flush(&mut self) {
-        if self.ws.flush().await.is_err() {
-            self.close.get_or_insert((1000, String::new()));
+        let conn = self.conn.clone();
+        let written = guarded(&conn, self.ws.flush()).await;
+        self.after_write(written);
+    }
+
+    fn after_write(&mut self, written: Written) {
+        match written {
+            Written::Done(Ok(())) => {}
+            Written::Done(Err(_)) => {
+                self.close.get_or_insert((1000, String::new()));
+            }
+            Written::Torn(code) => {
+                self.torn = true;
+                self.close
+                    .get_or_insert((code, "outbound queue full".into()));
+            }
         }
     }
 
@@ -574,7 +592,39 @@ impl State {
             code: CloseCode::from(code),
             description: (!description.is_empty()).then_some(description),
         });
+        if self.torn {
+            return;
+        }
         self.ws.close(reason).await;
+    }
+}
+
+/// How long a write may stay blocked after the connection was asked to close (its outbox
+/// overflowed because the peer stopped reading) before it is abandoned.
+const STUCK_WRITE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+enum Written {
+    Done(std::io::Result<()>),
+    /// Abandoned mid-write after a close request (code) and the grace period.
+    Torn(u16),
+}
+
+/// Runs a socket write. A peer that stopped reading blocks it forever; its outbox then
+/// overflows and requests a close, after which the write gets `STUCK_WRITE_GRACE` to
+/// finish (so a proper close frame can still follow) before it is abandoned.
+async fn guarded(
+    conn: &Conn,
+    write: impl std::future::Future<Output = std::io::Result<()>>,
+) -> Written {
+    tokio::pin!(write);
+    tokio::select! {
+        done = &mut write => Written::Done(done),
+        code = conn.outbox.closing() => {
+            match tokio::time::timeout(STUCK_WRITE_GRACE, &mut write).await {
+                Ok(done) => Written::Done(done),
+                Err(_) => Written::Torn(code),
+            }
+        }
     }
 }
 
