@@ -617,6 +617,10 @@ async fn guarded(
     write: impl std::future::Future<Output = std::io::Result<()>>,
 ) -> Written {
     tokio::pin!(write);
+    // Nearly every write completes at once; only a blocked one pays for the close watch.
+    if let Some(done) = futures_util::FutureExt::now_or_never(&mut write) {
+        return Written::Done(done);
+    }
     tokio::select! {
         done = &mut write => Written::Done(done),
         code = conn.outbox.closing() => {
