@@ -144,8 +144,32 @@ struct PublishBody {
     room: Option<String>,
 }
 
-fn null_payload() -> ApiResult<Box<RawValue>> {
-    RawValue::from_string("null".into()).map_err(|e| ApiError::Internal(e.to_string()))
+fn or_null(payload: Option<Box<RawValue>>) -> ApiResult<Box<RawValue>> {
+    match payload {
+        Some(p) => Ok(p),
+        None => RawValue::from_string("null".into()).map_err(|e| ApiError::Internal(e.to_string())),
+    }
+}
+
+/// Publishes through the shared pipeline and answers 201 with the message object
+/// (links under the route family the client used).
+async fn publish_and_answer(
+    req: &HttpRequest,
+    svc: &ChannelService,
+    request: PublishRequest,
+) -> ApiResult<HttpResponse> {
+    let published = svc.publish(request).await?;
+    let mut resp = json_text(
+        actix_web::http::StatusCode::CREATED,
+        published.message.to_json_string(&base(req)),
+    );
+    if !published.persisted {
+        resp.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static("x-rtbox-persisted"),
+            actix_web::http::header::HeaderValue::from_static("false"),
+        );
+    }
+    Ok(resp)
 }
 
 async fn publish(
@@ -155,33 +179,18 @@ async fn publish(
     body: web::Json<ObjectBody<PublishBody>>,
 ) -> ApiResult<HttpResponse> {
     let ObjectBody(body) = body.into_inner();
-    let published = svc
-        .publish(PublishRequest {
-            channel: name_param(&req),
-            room: body.room,
-            payload: match body.payload {
-                Some(p) => p,
-                None => null_payload()?,
-            },
-            kind: Kind::Message,
-            origin: Origin::Client {
-                actor: actor(&caller),
-                socket_id: "rest".into(),
-                client: None,
-            },
-        })
-        .await?;
-    let mut resp = json_text(
-        actix_web::http::StatusCode::CREATED,
-        published.message.to_json_string(&base(&req)),
-    );
-    if !published.persisted {
-        resp.headers_mut().insert(
-            actix_web::http::header::HeaderName::from_static("x-rtbox-persisted"),
-            actix_web::http::header::HeaderValue::from_static("false"),
-        );
-    }
-    Ok(resp)
+    let request = PublishRequest {
+        channel: name_param(&req),
+        room: body.room,
+        payload: or_null(body.payload)?,
+        kind: Kind::Message,
+        origin: Origin::Client {
+            actor: actor(&caller),
+            socket_id: "rest".into(),
+            client: None,
+        },
+    };
+    publish_and_answer(&req, &svc, request).await
 }
 
 #[derive(Deserialize)]
@@ -202,22 +211,14 @@ async fn event(
 ) -> ApiResult<HttpResponse> {
     caller.require(caller.is_server_publisher())?;
     let ObjectBody(body) = body.into_inner();
-    let published = svc
-        .publish(PublishRequest {
-            channel: name_param(&req),
-            room: body.room,
-            payload: match body.data {
-                Some(d) => d,
-                None => null_payload()?,
-            },
-            kind: Kind::Event,
-            origin: Origin::Server(actor(&caller).author()),
-        })
-        .await?;
-    Ok(json_text(
-        actix_web::http::StatusCode::CREATED,
-        published.message.to_json_string(&base(&req)),
-    ))
+    let request = PublishRequest {
+        channel: name_param(&req),
+        room: body.room,
+        payload: or_null(body.data)?,
+        kind: Kind::Event,
+        origin: Origin::Server(actor(&caller).author()),
+    };
+    publish_and_answer(&req, &svc, request).await
 }
 
 #[derive(Deserialize)]
