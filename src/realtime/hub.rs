@@ -52,7 +52,6 @@ struct Poller {
 
 #[derive(Default)]
 struct Topic {
-    key: Option<Arc<str>>,
     subs: Vec<Arc<Conn>>,
     pollers: Mutex<Vec<Poller>>,
 }
@@ -113,8 +112,17 @@ impl Hub {
     /// Adds `conn` to a topic; returns the shared key used in its `Outgoing::Live` frames.
     pub fn subscribe(&self, key: &str, conn: &Arc<Conn>) -> Arc<str> {
         let mut topics = self.topics.write();
-        let topic = topics.entry(Arc::from(key)).or_default();
-        let shared = topic.key.get_or_insert_with(|| Arc::from(key)).clone();
+        if !topics.contains_key(key) {
+            topics.insert(Arc::from(key), Topic::default());
+        }
+        // The map's own key is the shared topic name handed out in frames.
+        let shared = match topics.get_key_value(key) {
+            Some((k, _)) => k.clone(),
+            None => Arc::from(key),
+        };
+        let Some(topic) = topics.get_mut(key) else {
+            return shared;
+        };
         if !topic.subs.iter().any(|c| c.id == conn.id) {
             topic.subs.push(conn.clone());
             metrics::gauge!("rtbox_subscriptions").increment(1.0);
@@ -172,10 +180,10 @@ impl Hub {
     pub fn deliver(&self, msg: &Arc<Message>) {
         let key = topic_key(&msg.channel, msg.room.as_deref());
         let topics = self.topics.read();
-        let Some(topic) = topics.get(key.as_str()) else {
+        let Some((shared, topic)) = topics.get_key_value(key.as_str()) else {
             return;
         };
-        if let (Some(shared), false) = (&topic.key, topic.subs.is_empty()) {
+        if !topic.subs.is_empty() {
             let mut envelope = None;
             let mut syncano: Vec<(&str, Outgoing)> = Vec::new();
             let mut delivered = 0u64;
@@ -227,7 +235,6 @@ impl Hub {
         let (tx, rx) = oneshot::channel();
         let mut topics = self.topics.write();
         let topic = topics.entry(Arc::from(key)).or_default();
-        topic.key.get_or_insert_with(|| Arc::from(key));
         let mut pollers = topic.pollers.lock();
         pollers.retain(|p| !p.tx.is_closed());
         pollers.push(Poller { after_id, tx });
