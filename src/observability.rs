@@ -64,11 +64,16 @@ pub async fn track_requests(
         .request()
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_string());
-    let status = res.status().as_u16();
-    let elapsed = started.elapsed();
-    metrics::counter!("rtbox_http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status.to_string())
+    record_request(&route, &method, res.status().as_u16(), started.elapsed());
+    Ok(res)
+}
+
+/// One HTTP request in metrics and the log: the actix-web middleware and the WebSocket
+/// upgrade path (which bypasses it) both report through here.
+pub fn record_request(route: &str, method: &str, status: u16, elapsed: std::time::Duration) {
+    metrics::counter!("rtbox_http_requests_total", "route" => route.to_string(), "method" => method.to_string(), "status" => status.to_string())
         .increment(1);
-    metrics::histogram!("rtbox_http_request_duration_seconds", "route" => route.clone())
+    metrics::histogram!("rtbox_http_request_duration_seconds", "route" => route.to_string())
         .record(elapsed.as_secs_f64());
     let micros = elapsed.as_micros() as u64;
     if status >= 500 {
@@ -76,5 +81,4 @@ pub async fn track_requests(
     } else {
         tracing::debug!(%method, %route, status, micros, "request");
     }
-    Ok(res)
 }

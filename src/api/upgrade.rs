@@ -142,10 +142,12 @@ pub async fn handle(
         Outcome::Envelope(r, _) | Outcome::Feed(r, _) => r.status(),
         Outcome::Refused(r) => r.status(),
     };
-    metrics::counter!("rtbox_http_requests_total", "route" => pattern, "method" => method.to_string(), "status" => status.as_u16().to_string())
-        .increment(1);
-    metrics::histogram!("rtbox_http_request_duration_seconds", "route" => pattern)
-        .record(started.elapsed().as_secs_f64());
+    crate::observability::record_request(
+        pattern,
+        method.as_str(),
+        status.as_u16(),
+        started.elapsed(),
+    );
 
     let parts = framed.into_parts();
     let (mut io, mut codec) = (parts.io, parts.codec);
