@@ -3,59 +3,17 @@
 //! its token as `Sec-WebSocket-Protocol`, sees presence, receives a message from a Rust
 //! client and answers it — rtbox needs no changes to the SDK.
 //!
-//! Needs `node` and `npm`; `npm ci --prefix tests/js` runs when `node_modules` is missing.
-//! Without them the test is skipped locally but fails when `CI` is set.
+//! Needs `node` and `npm` (see `common::js`): skipped locally without them, fails in CI.
 
 mod common;
 use common::*;
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn js_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js")
-}
-
-fn have(tool: &str) -> bool {
-    Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// `true` when node and the SDK are ready; `false` (skip) when node/npm are missing
-/// outside CI. Panics in CI when they are missing or the install fails.
-fn node_ready() -> bool {
-    if !have("node") || !have("npm") {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "node and npm are required in CI for the Xano SDK test"
-        );
-        eprintln!("skipping: node/npm not installed");
-        return false;
-    }
-    let dir = js_dir();
-    if !dir.join("node_modules/@xano/js-sdk").exists() {
-        let out = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--prefix"])
-            .arg(&dir)
-            .output()
-            .expect("run npm ci");
-        assert!(
-            out.status.success(),
-            "npm ci --prefix tests/js failed:\n{}",
-            stderr_of(&out)
-        );
-    }
-    true
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_xano_js_sdk_joins_sends_and_receives() {
-    if !node_ready() {
+    if !node_ready("@xano/js-sdk") {
         return;
     }
     let s = Server::start();

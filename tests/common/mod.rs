@@ -28,6 +28,9 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+pub mod js;
+pub use js::*;
+
 pub use reqwest::StatusCode;
 pub use serde_json::{json, Value};
 
