@@ -64,7 +64,7 @@ pub struct ServeOptions {
     /// Messages per second one WebSocket connection may publish (burst = 2x) [default: 50]
     #[arg(long, env = "RTBOX_PUBLISH_RATE", value_name = "PER_SECOND")]
     pub publish_rate: Option<u32>,
-    /// Concurrent WebSocket connections from one IP address [default: 20000]
+    /// Concurrent WebSocket connections from one non-loopback IP address (each may buffer up to max_frame_bytes) [default: 1000]
     #[arg(long, env = "RTBOX_MAX_CONNECTIONS_PER_IP", value_name = "N")]
     pub max_connections_per_ip: Option<usize>,
     /// Outbound queue of one WebSocket connection, in messages, before it is closed with 1013 [default: 1024]
@@ -318,7 +318,7 @@ impl ServeOptions {
             max_connections_per_ip: positive(
                 "max_connections_per_ip",
                 self.max_connections_per_ip.map(|v| v as u64),
-                20_000,
+                1_000,
             )? as usize,
             ws_queue_messages: positive(
                 "ws_queue_messages",

@@ -335,6 +335,7 @@ async fn poll(
     req: HttpRequest,
     caller: Caller,
     svc: web::Data<ChannelService>,
+    auth: web::Data<crate::auth::AuthService>,
     q: web::Query<PollQuery>,
 ) -> ApiResult<HttpResponse> {
     let (target, last_id) = poll_start(&svc, &caller, &name_param(&req), &q).await?;
@@ -345,8 +346,9 @@ async fn poll(
         let _ = crate::api::ws::accept_feed(
             req.head(),
             svc.into_inner(),
-            target,
-            last_id,
+            auth.into_inner(),
+            &caller,
+            (target, last_id),
             &base(&req),
         )?;
         return Err(ApiError::BadRequest(
