@@ -214,3 +214,92 @@ fn a_silent_feed_peer_is_dropped_by_the_heartbeat() {
         "a silent feed must not live forever"
     );
 }
+
+/// Defect 6: channel names with `.` or `..` segments are refused (SPEC §3), so no name's
+/// `links` resolve to another path.
+#[test]
+fn channel_names_with_dot_segments_are_refused() {
+    let s = Server::start();
+    let admin = s.admin_token();
+    for name in ["../../etc/passwd", "..", ".", "a/./b", "a/..", "chat/../*"] {
+        let r = s
+            .post("/api/v1/channels")
+            .bearer_auth(&admin)
+            .json(&json!({ "name": name }))
+            .call();
+        assert_eq!(r.status, 400, "{name}: {:?}", r.json);
+        assert!(r.json["name"].as_str().is_some(), "{name}: {:?}", r.json);
+    }
+    let ok = s.create_channel(&admin, json!({"name": "v1.2/..x/a.b"}));
+    assert_eq!(ok["links"]["self"], "/api/v1/channels/v1.2/..x/a.b/");
+    // Triggers take the same rule for their channel.
+    let r = s
+        .post("/api/v1/triggers")
+        .bearer_auth(&admin)
+        .json(&json!({"name": "t", "channel": "../x", "script": "true"}))
+        .call();
+    assert_eq!(r.status, 400, "{:?}", r.json);
+    assert!(r.json["channel"].is_string(), "{:?}", r.json);
+}
+
+/// Defect 7: REST publishes are limited per client IP (callers without an API key) and
+/// per API key, answered with 429 and `Retry-After` in the Syncano shape on both route
+/// families.
+#[test]
+fn rest_publish_is_rate_limited_per_ip_and_per_key() {
+    let s = Server::start_with(
+        &[
+            "--rest-publish-rate-per-ip",
+            "5",
+            "--rest-publish-rate-per-key",
+            "10",
+        ],
+        &[],
+    );
+    let admin = s.admin_token();
+    s.create_channel(
+        &admin,
+        json!({"name": "open", "other_permissions": "publish"}),
+    );
+    let anonymous = |path: &str| s.post(path).json(&json!({"payload": {"n": 1}})).call();
+    let mut statuses = Vec::new();
+    for _ in 0..14 {
+        statuses.push(anonymous("/api/v1/channels/open/publish").status);
+    }
+    assert!(statuses[..10].iter().all(|s| *s == 201), "{statuses:?}");
+    assert_eq!(statuses[13], 429, "{statuses:?}");
+    let r = anonymous("/v1.1/instances/demo/channels/open/publish/");
+    assert_eq!(r.status, 429);
+    assert!(r.header("retry-after").is_some());
+    assert!(r.detail().contains("throttled"), "{:?}", r.json);
+
+    // An API key has its own budget, whatever its IP has used.
+    let key = s.create_key(&admin, "backend", "publish").key;
+    let mut keyed = Vec::new();
+    for _ in 0..24 {
+        keyed.push(
+            s.publish_with_key(&key, "open", json!({"payload": 1}))
+                .status,
+        );
+    }
+    assert!(keyed[..20].iter().all(|s| *s == 201), "{keyed:?}");
+    assert_eq!(keyed[23], 429, "{keyed:?}");
+    // Nothing refused was stored.
+    let stored = s.full_history(&key, "open").len();
+    let accepted = statuses.iter().chain(&keyed).filter(|s| **s == 201).count();
+    assert_eq!(stored, accepted);
+}
+
+/// Defect 8: `HEAD /admin/` answers like `GET` (200, no body).
+#[test]
+fn head_admin_answers_200() {
+    let s = Server::start();
+    let head = s.request(reqwest::Method::HEAD, "/admin/").send().unwrap();
+    assert_eq!(head.status(), 200);
+    let get = s.get("/admin/").send().unwrap();
+    assert_eq!(get.status(), 200);
+    assert_eq!(
+        head.headers().get("content-type"),
+        get.headers().get("content-type")
+    );
+}
