@@ -154,7 +154,7 @@ fn a_feed_peer_that_stops_reading_is_dropped() {
         &base,
         "rtbox_connections"
     ) == 1.0));
-    let fds_before = fd_count(pid);
+    let sockets_before = socket_count(pid);
     // Keep the connection "alive" (pings reset the dead-peer timer) but never read.
     let mut pinger = stalled.try_clone().unwrap();
     let keepalive = std::thread::spawn(move || {
@@ -185,7 +185,10 @@ fn a_feed_peer_that_stops_reading_is_dropped() {
         closed,
         "the stalled feed was not dropped after {published} messages"
     );
-    assert!(fd_count(pid) < fds_before, "its socket was released");
+    assert!(
+        socket_count(pid) < sockets_before,
+        "its socket was released"
+    );
     drop(stalled.flush());
     let _ = keepalive.join();
 }
