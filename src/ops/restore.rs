@@ -47,9 +47,12 @@ pub fn check_backup(file: &Path) -> OpsResult<BackupInfo> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(|e| not_db(e.to_string()))?;
-    let report = integrity_report(&conn).map_err(|e| OpsError::Corrupt {
-        path: file.to_path_buf(),
-        report: e.to_string(),
+    let report = integrity_report(&conn).map_err(|e| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase) => not_db(e.to_string()),
+        _ => OpsError::Corrupt {
+            path: file.to_path_buf(),
+            report: e.to_string(),
+        },
     })?;
     if report != "ok" {
         return Err(OpsError::Corrupt {
@@ -159,9 +162,12 @@ fn copy_database(src: &Path, dest: &Path) -> OpsResult<()> {
     {
         let backup = rusqlite::backup::Backup::new(&source, &mut target)
             .map_err(crate::error::StoreError::from)?;
-        backup
-            .run_to_completion(-1, std::time::Duration::ZERO, None)
-            .map_err(crate::error::StoreError::from)?;
+        // One step: every page under one read transaction.
+        while backup.step(-1).map_err(crate::error::StoreError::from)?
+            != rusqlite::backup::StepResult::Done
+        {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
     let report = integrity_report(&target).map_err(crate::error::StoreError::from)?;
     drop(target);
