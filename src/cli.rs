@@ -37,8 +37,8 @@ pub enum Command {
     },
     /// Consistent online copy of the database (SQLite backup API), safe while the server runs
     Backup {
-        /// Where to write the copy: a new file, or an existing directory (the copy is named
-        /// rtbox-YYYYMMDD-HHMMSS-mmm.db inside it)
+        /// Where to write the copy: a new file, or a directory (existing, ending in /, or
+        /// with --keep; created if needed) where the copy is named rtbox-YYYYMMDD-HHMMSS-mmm.db
         file: PathBuf,
         /// With a directory: keep only the N newest rtbox-*.db backups there, deleting older ones
         #[arg(long, value_name = "N")]

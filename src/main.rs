@@ -99,7 +99,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Backup { file, keep } => {
-            if file.is_dir() {
+            let dir_mode = file.is_dir()
+                || (!file.exists()
+                    && (keep.is_some() || file.as_os_str().to_string_lossy().ends_with('/')));
+            if dir_mode {
                 let done = ops::backup::backup_into_dir(&db_path, &file, keep)?;
                 println!(
                     "backup written to {} (integrity_check: ok)",
@@ -112,7 +115,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             if keep.is_some() {
                 anyhow::bail!(
-                    "--keep rotates backups in a directory; {} is not an existing directory",
+                    "--keep rotates backups in a directory; {} is a file",
                     file.display()
                 );
             }

@@ -310,15 +310,25 @@ fn backup_into_a_directory_rotates_to_the_newest_n() {
     assert_eq!(count(Path::new(&written[3]), "api_keys"), 4);
     assert!(dir.path().join("notes.txt").exists());
 
-    // --keep needs a directory; 0 keeps nothing and is refused.
-    let file = dir.path().join("single.db");
+    // --keep makes a missing path a directory; on an existing file it is refused.
+    let made = dir.path().join("made-by-keep");
+    let out = run_cli(
+        s.data_dir(),
+        &["backup", made.to_str().unwrap(), "--keep", "1"],
+        "",
+    );
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(std::fs::read_dir(&made).unwrap().count(), 1);
+    let file = dir.path().join("notes.txt");
     let out = run_cli(
         s.data_dir(),
         &["backup", file.to_str().unwrap(), "--keep", "2"],
         "",
     );
     assert!(!out.status.success());
-    assert!(stderr_of(&out).contains("not an existing directory"));
+    assert!(stderr_of(&out).contains("is a file"), "{}", stderr_of(&out));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine");
+    // 0 keeps nothing and is refused.
     let out = run_cli(s.data_dir(), &["backup", d, "--keep", "0"], "");
     assert!(!out.status.success());
     assert!(

@@ -21,7 +21,8 @@ pub struct DataDirLock {
 }
 
 impl DataDirLock {
-    /// Takes the lock without waiting; `ServerRunning` when another process holds it.
+    /// Takes the lock (waiting at most half a second); `ServerRunning` when another
+    /// process holds it.
     /// Creates the data dir if needed.
     pub fn acquire(data_dir: &Path, holder: &str) -> OpsResult<DataDirLock> {
         std::fs::create_dir_all(data_dir).map_err(io_err(data_dir))?;
@@ -33,7 +34,17 @@ impl DataDirLock {
             .truncate(false)
             .open(&path)
             .map_err(io_err(&path))?;
-        if !try_flock(&file).map_err(io_err(&path))? {
+        // A `doctor` probing the lock holds it shared for an instant: retry briefly
+        // before calling the data dir busy.
+        let mut locked = try_flock(&file).map_err(io_err(&path))?;
+        for _ in 0..10 {
+            if locked {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            locked = try_flock(&file).map_err(io_err(&path))?;
+        }
+        if !locked {
             let mut text = String::new();
             let _ = file.read_to_string(&mut text);
             let holder = match text.trim() {
