@@ -121,7 +121,7 @@ uninstall() {
         local created_user=0 created_group=0
         manifest_has "user rtbox" && created_user=1
         manifest_has "group rtbox" && created_group=1
-        rm -rf "${root:?}$DATA"
+        rm -rf -- "${root}${DATA:?}"
         remove_dirs "$manifest"
         if [ "$created_user" = 1 ] && passwd_has passwd rtbox; then userdel "${prefix_args[@]}" rtbox; fi
         if [ "$created_group" = 1 ] && passwd_has group rtbox; then groupdel "${prefix_args[@]}" rtbox; fi

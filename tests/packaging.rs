@@ -355,6 +355,12 @@ const TEST_MARK: &str = "/var/lib/rtbox/.rtbox-packaging-test";
 /// Undoes an installation made by this test (also after a failed earlier run).
 fn clean_system_install() {
     let _ = Command::new("dpkg").args(["--purge", "rtbox"]).output();
+    if Path::new(TEST_MARK).exists() {
+        // install.sh's files, when this test ran it on the machine.
+        let _ = std::fs::remove_file("/usr/local/bin/rtbox");
+        let _ = std::fs::remove_file("/etc/systemd/system/rtbox.service");
+        let _ = std::fs::remove_dir_all("/etc/rtbox");
+    }
     let _ = Command::new("userdel").arg("rtbox").output();
     let _ = Command::new("groupdel").arg("rtbox").output();
     let _ = std::fs::remove_dir_all("/var/lib/rtbox");
@@ -429,7 +435,10 @@ fn the_deb_installs_starts_like_its_unit_upgrades_and_keeps_the_data_on_remove_a
     if !is_root() {
         return unavailable("not root: the package was built and inspected, not installed");
     }
-    if dpkg_installed() || Path::new("/var/lib/rtbox").exists() {
+    if dpkg_installed()
+        || Path::new("/var/lib/rtbox").exists()
+        || Path::new("/usr/local/bin/rtbox").exists()
+    {
         assert!(
             Path::new(TEST_MARK).exists(),
             "rtbox is installed on this machine (or /var/lib/rtbox exists) and it is not \
@@ -559,6 +568,40 @@ fn the_deb_installs_starts_like_its_unit_upgrades_and_keeps_the_data_on_remove_a
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(check, "ok");
+
+    // install.sh on the machine itself (no --root): with no systemd running it installs,
+    // says how to start, and --uninstall --purge takes back all it added.
+    clean_system_install();
+    std::fs::create_dir_all("/var/lib/rtbox").unwrap();
+    std::fs::write(TEST_MARK, "").unwrap();
+    let out = install_sh(&["--binary", BIN, "--bind", "127.0.0.1:0"]);
+    let said = format!("{}{}", stdout_of(&out), stderr_of(&out));
+    assert!(out.status.success(), "{said}");
+    let user = passwd_entry(Path::new("/etc/passwd"), "rtbox").expect("user rtbox");
+    let (uid, gid): (u32, u32) = (user[2].parse().unwrap(), user[3].parse().unwrap());
+    assert!(Path::new("/usr/local/bin/rtbox").exists());
+    let unit = Path::new("/etc/systemd/system/rtbox.service");
+    if Path::new("/run/systemd/system").exists() {
+        // A real systemd: the script started the service and waited for its link.
+        assert!(said.contains("running"), "{said}");
+        run_ok(Command::new("systemctl").args(["stop", "rtbox"]));
+    } else {
+        assert!(said.contains("systemd is not running here"), "{said}");
+        let p = UnitProcess::start(unit, Path::new("/"), uid, gid);
+        assert!(p.setup_link().is_some(), "the data dir was fresh");
+        p.stop();
+    }
+    let out = install_sh(&["--uninstall", "--purge"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    for gone in [
+        "/usr/local/bin/rtbox",
+        "/etc/systemd/system/rtbox.service",
+        "/etc/rtbox",
+        "/var/lib/rtbox",
+    ] {
+        assert!(!Path::new(gone).exists(), "{gone} is still there");
+    }
+    assert!(passwd_entry(Path::new("/etc/passwd"), "rtbox").is_none());
 }
 
 // ---- install.sh -------------------------------------------------------------------------

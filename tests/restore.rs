@@ -273,6 +273,17 @@ fn damaged_foreign_and_newer_files_are_refused_and_nothing_is_touched() {
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert!(!stdout_of(&out).contains("previous database"));
     assert_eq!(count(&fresh.path().join("rtbox.db"), "api_keys"), 1);
+    // Restores in quick succession each keep their own copy of what they replaced.
+    for _ in 0..2 {
+        let out = run_cli(fresh.path(), &["restore", good.to_str().unwrap()], "");
+        assert!(out.status.success(), "{}", stderr_of(&out));
+    }
+    let aside = std::fs::read_dir(fresh.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".pre-restore-"))
+        .count();
+    assert_eq!(aside, 2);
 }
 
 #[test]

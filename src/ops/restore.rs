@@ -115,10 +115,14 @@ pub fn restore(data_dir: &Path, file: &Path) -> OpsResult<Restored> {
 
     // 2. Move the current database (and its -wal) aside under one timestamped name.
     let previous = if db.exists() {
-        let aside = data_dir.join(format!(
-            "{DB_FILE}.pre-restore-{}",
-            chrono::Utc::now().format("%Y%m%d-%H%M%S")
-        ));
+        let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string();
+        let mut aside = data_dir.join(format!("{DB_FILE}.pre-restore-{stamp}"));
+        let mut n = 1;
+        while aside.exists() || sidecar(&aside, "-wal").exists() {
+            // Two restores within a second: never overwrite the earlier one's copy.
+            aside = data_dir.join(format!("{DB_FILE}.pre-restore-{stamp}-{n}"));
+            n += 1;
+        }
         checkpoint_quietly(&db);
         std::fs::rename(&db, &aside).map_err(io_err(&db))?;
         let wal = sidecar(&db, "-wal");
