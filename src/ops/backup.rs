@@ -161,8 +161,9 @@ fn next_due(dir: &Path, interval: Duration) -> SystemTime {
 }
 
 /// The scheduled backups of a running server, on a thread of their own (backups are
-/// blocking SQLite work). Stopping wakes the thread; a backup in progress is abandoned
-/// with the process and its partial file is cleaned up by a later rotation.
+/// blocking SQLite work). Dropping it stops the schedule and gives a backup in progress
+/// up to [`STOP_GRACE`] to finish; past that it is abandoned with the process and its
+/// partial file is cleaned up by a later rotation.
 pub struct BackupScheduler {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -183,18 +184,29 @@ impl BackupScheduler {
         })
     }
 
-    /// Asks the thread to stop; does not wait for a backup in progress.
-    pub fn stop(&mut self) {
+    /// Stops the schedule, waiting up to `grace` for a backup in progress.
+    pub fn stop(&mut self, grace: Duration) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            t.thread().unpark();
+        let Some(t) = self.thread.take() else { return };
+        t.thread().unpark();
+        let deadline = std::time::Instant::now() + grace;
+        while !t.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if t.is_finished() {
+            let _ = t.join();
+        } else {
+            tracing::warn!("a scheduled backup is still running at shutdown; abandoning it");
         }
     }
 }
 
+/// How long shutdown waits for a scheduled backup in progress.
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
+
 impl Drop for BackupScheduler {
     fn drop(&mut self) {
-        self.stop();
+        self.stop(STOP_GRACE);
     }
 }
 
