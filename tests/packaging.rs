@@ -547,6 +547,42 @@ fn the_deb_installs_starts_like_its_unit_upgrades_and_keeps_the_data_on_remove_a
     assert_eq!(r.status(), 200, "the channel survived the upgrade");
     p.stop();
 
+    // The operator's restore: a backup made as the service user, restored by root; the
+    // service can still open everything afterwards.
+    let said = run_ok(
+        Command::new("setpriv")
+            .args([
+                &format!("--reuid={uid}"),
+                &format!("--regid={gid}"),
+                "--clear-groups",
+            ])
+            .args(["/usr/bin/rtbox", "--data-dir", "/var/lib/rtbox"])
+            .args(["backup", "/var/lib/rtbox/backups", "--keep", "3"]),
+    );
+    let backup = said
+        .lines()
+        .find_map(|l| l.strip_prefix("backup written to "))
+        .and_then(|l| l.split(" (").next())
+        .expect(&said)
+        .to_string();
+    std::fs::remove_file("/var/lib/rtbox/rtbox.lock").unwrap();
+    run_ok(Command::new("/usr/bin/rtbox").args([
+        "--data-dir",
+        "/var/lib/rtbox",
+        "restore",
+        &backup,
+    ]));
+    for file in ["/var/lib/rtbox/rtbox.db", "/var/lib/rtbox/rtbox.lock"] {
+        assert_eq!(std::fs::metadata(file).unwrap().uid(), uid, "{file}");
+    }
+    let p = UnitProcess::start(unit_file, Path::new("/"), uid, gid);
+    assert_eq!(
+        login(&p),
+        200,
+        "the restored database works for the service"
+    );
+    p.stop();
+
     // Remove: the program goes, the data, the user and the edited config stay.
     run_ok(Command::new("dpkg").args(["-r", "rtbox"]));
     assert!(!Path::new("/usr/bin/rtbox").exists());
@@ -835,6 +871,28 @@ fn the_dockerfile_is_multi_stage_non_root_with_a_volume_and_a_health_check_and_l
     );
     assert!(get("EXPOSE").iter().any(|e| e.as_str() == "8080"));
     assert!(get("ENTRYPOINT")[0].contains("/usr/local/bin/rtbox"));
+
+    // The runtime image (distroless/cc) brings glibc and libgcc only: the binary must
+    // need nothing else (a libssl dependency would start in CI and die in the image).
+    if let Ok(out) = Command::new("ldd").arg(BIN).output() {
+        let provided = [
+            "linux-vdso.so",
+            "libgcc_s.so",
+            "libm.so",
+            "libc.so",
+            "ld-linux",
+            "libpthread.so",
+            "libdl.so",
+            "librt.so",
+        ];
+        for line in stdout_of(&out).lines() {
+            let lib = line.split_whitespace().next().unwrap_or_default();
+            assert!(
+                provided.iter().any(|p| lib.contains(p)),
+                "{lib} is not in the distroless/cc runtime image"
+            );
+        }
+    }
 
     let Some(hadolint) = hadolint() else {
         return unavailable(

@@ -195,7 +195,7 @@ fn check_data_dir(dir: &Path, out: &mut Vec<Finding>) {
             format!("chmod 0750 {}", dir.display()),
         ));
     }
-    for name in [DB_FILE, "rtbox.db-wal", "rtbox.db-shm"] {
+    for name in [DB_FILE, "rtbox.db-wal", "rtbox.db-shm", lock::LOCK_FILE] {
         let path = dir.join(name);
         if let Ok(m) = std::fs::metadata(&path) {
             if m.uid() != meta.uid() {

@@ -9,7 +9,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use super::{io_err, OpsError, OpsResult};
+use super::{io_err, match_owner, OpsError, OpsResult};
 
 pub const LOCK_FILE: &str = "rtbox.lock";
 
@@ -27,13 +27,25 @@ impl DataDirLock {
     pub fn acquire(data_dir: &Path, holder: &str) -> OpsResult<DataDirLock> {
         std::fs::create_dir_all(data_dir).map_err(io_err(data_dir))?;
         let path = data_dir.join(LOCK_FILE);
-        let mut file = OpenOptions::new()
+        let existed = path.exists();
+        let (mut file, writable) = match OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .open(&path)
-            .map_err(io_err(&path))?;
+        {
+            Ok(f) => (f, true),
+            // Someone else's lock file (e.g. left by root): flock works on a read-only
+            // descriptor too; only the pid note is skipped.
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                (File::open(&path).map_err(io_err(&path))?, false)
+            }
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        if !existed {
+            match_owner(&path, data_dir);
+        }
         // A `doctor` probing the lock holds it shared for an instant: retry briefly
         // before calling the data dir busy.
         let mut locked = try_flock(&file).map_err(io_err(&path))?;
@@ -56,10 +68,12 @@ impl DataDirLock {
                 holder,
             });
         }
-        let line = format!("{holder} pid {}\n", std::process::id());
-        file.set_len(0).map_err(io_err(&path))?;
-        file.seek(SeekFrom::Start(0)).map_err(io_err(&path))?;
-        file.write_all(line.as_bytes()).map_err(io_err(&path))?;
+        if writable {
+            let line = format!("{holder} pid {}\n", std::process::id());
+            file.set_len(0).map_err(io_err(&path))?;
+            file.seek(SeekFrom::Start(0)).map_err(io_err(&path))?;
+            file.write_all(line.as_bytes()).map_err(io_err(&path))?;
+        }
         Ok(DataDirLock { _file: file, path })
     }
 

@@ -31,10 +31,10 @@ pub enum OpsError {
         found: i64,
         supported: i64,
     },
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -46,5 +46,19 @@ pub type OpsResult<T> = Result<T, OpsError>;
 
 fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> OpsError {
     let path = path.into();
-    move |source| OpsError::Io { path, source }
+    move |error| OpsError::Io { path, error }
+}
+
+/// Gives `file` the owner of `dir` when they differ — a root shell working on the
+/// service's data dir must not leave files the service user cannot open.
+fn match_owner(file: &std::path::Path, dir: &std::path::Path) {
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(f), Ok(d)) = (std::fs::metadata(file), std::fs::metadata(dir)) else {
+        return;
+    };
+    if f.uid() != d.uid() || f.gid() != d.gid() {
+        if let Err(e) = std::os::unix::fs::chown(file, Some(d.uid()), Some(d.gid())) {
+            tracing::warn!(error = %e, file = %file.display(), "cannot give the file the data dir's owner");
+        }
+    }
 }

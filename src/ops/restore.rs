@@ -9,7 +9,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::backup::sync_parent;
 use super::lock::DataDirLock;
-use super::{io_err, OpsError, OpsResult};
+use super::{io_err, match_owner, OpsError, OpsResult};
 use crate::config::DB_FILE;
 use crate::store::migrate;
 
@@ -137,12 +137,12 @@ pub fn restore(data_dir: &Path, file: &Path) -> OpsResult<Restored> {
 
     // 3. Put the copy in place, owned like the data dir (a root shell restoring for the
     //    `rtbox` service user must not leave a file the service cannot write).
-    std::fs::rename(&incoming, &db).map_err(|source| OpsError::Io {
+    std::fs::rename(&incoming, &db).map_err(|error| OpsError::Io {
         path: db.clone(),
-        source: std::io::Error::new(
-            source.kind(),
+        error: std::io::Error::new(
+            error.kind(),
             format!(
-                "{source}; the previous database is at {}",
+                "{error}; the previous database is at {}",
                 previous
                     .as_deref()
                     .map(|p| p.display().to_string())
@@ -211,17 +211,5 @@ fn same_file(a: &Path, b: &Path) -> bool {
     match (std::fs::metadata(a), std::fs::metadata(b)) {
         (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
         _ => false,
-    }
-}
-
-fn match_owner(file: &Path, dir: &Path) {
-    use std::os::unix::fs::MetadataExt;
-    let (Ok(f), Ok(d)) = (std::fs::metadata(file), std::fs::metadata(dir)) else {
-        return;
-    };
-    if f.uid() != d.uid() || f.gid() != d.gid() {
-        if let Err(e) = std::os::unix::fs::chown(file, Some(d.uid()), Some(d.gid())) {
-            tracing::warn!(error = %e, file = %file.display(), "cannot give the restored database the data dir's owner");
-        }
     }
 }
