@@ -277,3 +277,36 @@ fn healthcheck_answers_for_a_running_server_and_fails_without_one() {
     assert!(!out.status.success());
     assert!(stderr_of(&out).contains("404"), "{}", stderr_of(&out));
 }
+
+#[test]
+fn help_names_the_operations_commands_and_their_settings() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let help = stdout_of(&run_cli(dir.path(), &["--help"], ""));
+    for sub in ["restore", "doctor", "healthcheck", "backup"] {
+        assert!(help.contains(sub), "{sub} missing:\n{help}");
+    }
+    assert!(
+        help.contains("--config") && help.contains("RTBOX_CONFIG"),
+        "{help}"
+    );
+    let serve = stdout_of(&run_cli(dir.path(), &["serve", "--help"], ""));
+    for (flag, env) in [
+        ("--backup-dir", "RTBOX_BACKUP_DIR"),
+        ("--backup-interval", "RTBOX_BACKUP_INTERVAL"),
+        ("--backup-keep", "RTBOX_BACKUP_KEEP"),
+    ] {
+        assert!(
+            serve.contains(flag) && serve.contains(env),
+            "{flag}:\n{serve}"
+        );
+    }
+    let backup = stdout_of(&run_cli(dir.path(), &["backup", "--help"], ""));
+    assert!(backup.contains("--keep"), "{backup}");
+    // Bad input to the new commands is a usage error, not a crash.
+    let out = run_cli(dir.path(), &["restore"], "");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    let out = run_cli(dir.path(), &["backup", "x", "--keep", "many"], "");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    let out = run_cli(dir.path(), &["healthcheck", "--timeout", "-1"], "");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+}
