@@ -1,4 +1,5 @@
-//! Settings: default < `rtbox.toml` in the data dir < env `RTBOX_*` < command-line flag,
+//! Settings: default < `rtbox.toml` in the data dir (or `--config FILE`) < env `RTBOX_*` <
+//! command-line flag,
 //! resolved and validated once at start into an immutable [`Settings`].
 
 use std::net::SocketAddr;
@@ -125,6 +126,15 @@ pub struct ServeOptions {
     /// Seconds to wait for in-flight requests at shutdown [default: 10]
     #[arg(long, env = "RTBOX_SHUTDOWN_TIMEOUT_SECONDS", value_name = "SECONDS")]
     pub shutdown_timeout_seconds: Option<u64>,
+    /// Directory for scheduled backups of the database (off when unset) [default: none]
+    #[arg(long, env = "RTBOX_BACKUP_DIR", value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// Time between scheduled backups: seconds or 30m, 6h, 1d [default: 1d]
+    #[arg(long, env = "RTBOX_BACKUP_INTERVAL", value_name = "DURATION")]
+    pub backup_interval: Option<String>,
+    /// Scheduled backups to keep in the backup dir; older ones are deleted [default: 7]
+    #[arg(long, env = "RTBOX_BACKUP_KEEP", value_name = "N")]
+    pub backup_keep: Option<usize>,
 }
 
 /// The resolved, validated configuration of a running server.
@@ -160,6 +170,40 @@ pub struct Settings {
     pub outbound_allow: Vec<String>,
     pub prune_interval: Duration,
     pub shutdown_timeout: Duration,
+    /// Scheduled backups (`--backup-dir`), if configured.
+    pub backup: Option<BackupSchedule>,
+}
+
+/// Where, how often and how many scheduled backups `serve` makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupSchedule {
+    pub dir: PathBuf,
+    pub interval: Duration,
+    pub keep: usize,
+}
+
+/// Parses `90`, `90s`, `30m`, `6h` or `1d` into a duration.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (digits, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (try 3600, 30m, 6h or 1d)"))?;
+    let secs = match unit {
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        "d" => n.checked_mul(86_400),
+        _ => None,
+    }
+    .ok_or_else(|| format!("{text:?} is not a duration (try 3600, 30m, 6h or 1d)"))?;
+    if secs == 0 {
+        return Err("must be greater than 0".into());
+    }
+    Ok(Duration::from_secs(secs))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -192,6 +236,25 @@ pub fn load_file_layer(data_dir: &Path) -> Result<ServeOptions, ConfigError> {
     };
     toml::from_str(&text).map_err(|e| ConfigError::Parse {
         path,
+        message: e.to_string(),
+    })
+}
+
+/// Reads the config file layer: `explicit` (`--config` / `RTBOX_CONFIG`, which must
+/// exist) or else the optional `rtbox.toml` in the data dir.
+pub fn load_config_layer(
+    explicit: Option<&Path>,
+    data_dir: &Path,
+) -> Result<ServeOptions, ConfigError> {
+    let Some(path) = explicit else {
+        return load_file_layer(data_dir);
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
         message: e.to_string(),
     })
 }
@@ -233,7 +296,10 @@ impl ServeOptions {
             allow_private_outbound,
             outbound_allow,
             prune_interval_seconds,
-            shutdown_timeout_seconds
+            shutdown_timeout_seconds,
+            backup_dir,
+            backup_interval,
+            backup_keep
         )
     }
 
@@ -315,7 +381,27 @@ impl ServeOptions {
             }
             outbound_allow.push(entry);
         }
+        let backup = match self.backup_dir {
+            Some(dir) => Some(BackupSchedule {
+                dir,
+                interval: match &self.backup_interval {
+                    Some(text) => {
+                        parse_duration(text).map_err(|m| invalid("backup_interval", m))?
+                    }
+                    None => Duration::from_secs(86_400),
+                },
+                keep: positive("backup_keep", self.backup_keep.map(|v| v as u64), 7)? as usize,
+            }),
+            None if self.backup_interval.is_some() || self.backup_keep.is_some() => {
+                return Err(invalid(
+                    "backup_dir",
+                    "backup_interval and backup_keep need backup_dir (where to write the backups)",
+                ))
+            }
+            None => None,
+        };
         Ok(Settings {
+            backup,
             db_path: data_dir.join(DB_FILE),
             data_dir,
             bind,
@@ -456,6 +542,55 @@ mod tests {
         .resolve("/tmp/x".into())
         .unwrap_err();
         assert!(err.to_string().contains("max_payload_bytes"), "{err}");
+    }
+
+    #[test]
+    fn durations_and_backup_schedule() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("30m").unwrap(), Duration::from_secs(1800));
+        assert_eq!(parse_duration("6h").unwrap(), Duration::from_secs(21_600));
+        assert_eq!(parse_duration("1d").unwrap(), Duration::from_secs(86_400));
+        for bad in ["", "0", "h", "5w", "-1", "1.5h", "99999999999999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+        let s = ServeOptions {
+            backup_dir: Some("/b".into()),
+            backup_interval: Some("6h".into()),
+            ..Default::default()
+        }
+        .resolve("/tmp/x".into())
+        .unwrap();
+        assert_eq!(
+            s.backup,
+            Some(BackupSchedule {
+                dir: "/b".into(),
+                interval: Duration::from_secs(21_600),
+                keep: 7
+            })
+        );
+        let err = ServeOptions {
+            backup_keep: Some(3),
+            ..Default::default()
+        }
+        .resolve("/tmp/x".into())
+        .unwrap_err();
+        assert!(err.to_string().contains("backup_dir"), "{err}");
+        assert!(Settings::with_defaults("/tmp/x".into()).backup.is_none());
+    }
+
+    #[test]
+    fn an_explicit_config_file_must_exist_and_parse() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let missing = dir.path().join("nope.toml");
+        let err = load_config_layer(Some(&missing), dir.path()).unwrap_err();
+        assert!(err.to_string().contains("nope.toml"), "{err}");
+        let file = dir.path().join("etc.toml");
+        std::fs::write(&file, "bind = \"0.0.0.0:9\"\n").unwrap();
+        std::fs::write(dir.path().join(CONFIG_FILE), "bind = \"0.0.0.0:8\"\n").unwrap();
+        let layer = load_config_layer(Some(&file), dir.path()).unwrap();
+        assert_eq!(layer.bind.as_deref(), Some("0.0.0.0:9"));
+        let layer = load_config_layer(None, dir.path()).unwrap();
+        assert_eq!(layer.bind.as_deref(), Some("0.0.0.0:8"));
     }
 
     #[test]

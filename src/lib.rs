@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod observability;
+pub mod ops;
 pub mod realtime;
 pub mod server;
 pub mod store;

@@ -8,6 +8,7 @@ use clap::Parser;
 use rtbox::auth::password;
 use rtbox::cli::{AdminCommand, Cli, Command};
 use rtbox::config::{self, SyncMode};
+use rtbox::ops;
 use rtbox::store::{self, migrate, users, Db};
 
 fn main() -> ExitCode {
@@ -25,10 +26,70 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let db_path = cli.data_dir.join(config::DB_FILE);
     match cli.command {
         Command::Serve(opts) => {
-            let file = config::load_file_layer(&cli.data_dir)?;
+            let file = config::load_config_layer(cli.config.as_deref(), &cli.data_dir)?;
             let settings = opts.merged_with(file).resolve(cli.data_dir.clone())?;
             rtbox::observability::init_logging(&settings.log, settings.log_format);
+            // Held until exit: `restore` and a second `serve` see that the database is in use.
+            let _lock = ops::lock::DataDirLock::acquire(&settings.data_dir, "rtbox serve")?;
+            match ops::limits::raise_nofile() {
+                Ok(limit) => tracing::debug!(limit, "open-file limit"),
+                Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+            }
             actix_web::rt::System::new().block_on(rtbox::server::run(settings))
+        }
+        Command::Restore { file } => {
+            let done = ops::restore::restore(&cli.data_dir, &file)?;
+            if let Some(previous) = &done.previous {
+                println!("previous database moved to {}", previous.display());
+            }
+            println!(
+                "restored {} as {} (schema version {}; `rtbox serve` migrates it to {} at start)",
+                file.display(),
+                done.db.display(),
+                done.schema_version,
+                migrate::latest_version()
+            );
+            Ok(())
+        }
+        Command::Doctor(opts) => {
+            let findings = ops::doctor::run(&cli.data_dir, cli.config.as_deref(), opts);
+            for f in &findings {
+                let tag = match f.status {
+                    ops::doctor::Status::Ok => "ok  ",
+                    ops::doctor::Status::Warn => "WARN",
+                    ops::doctor::Status::Fail => "FAIL",
+                };
+                println!("{tag}  {}: {}", f.topic, f.message);
+                if let Some(fix) = &f.fix {
+                    println!("      fix: {fix}");
+                }
+            }
+            let (fails, warns) = ops::doctor::tally(&findings);
+            println!("doctor: {fails} problem(s), {warns} warning(s)");
+            if fails > 0 {
+                return Err(anyhow::anyhow!(
+                    "{fails} problem(s) found; see the fixes above"
+                ));
+            }
+            Ok(())
+        }
+        Command::Healthcheck {
+            url,
+            timeout,
+            settings,
+        } => {
+            let url = match url {
+                Some(url) => url,
+                None => {
+                    let file = config::load_config_layer(cli.config.as_deref(), &cli.data_dir)?;
+                    let resolved = settings.merged_with(file).resolve(cli.data_dir.clone())?;
+                    ops::health::local_url(&resolved)
+                }
+            };
+            let body = ops::health::probe(&url, std::time::Duration::from_secs(timeout.max(1)))
+                .map_err(anyhow::Error::msg)?;
+            println!("healthy: {}", body.trim());
+            Ok(())
         }
         Command::Migrate => {
             let db = Db::open(&db_path, SyncMode::Normal)?;
@@ -37,15 +98,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("schema version {version} ({})", db_path.display());
             Ok(())
         }
-        Command::Backup { file } => {
-            let check = store::backup(&db_path, &file)?;
-            if check != "ok" {
+        Command::Backup { file, keep } => {
+            let dir_mode = file.is_dir()
+                || (!file.exists()
+                    && (keep.is_some() || file.as_os_str().to_string_lossy().ends_with('/')));
+            if dir_mode {
+                let done = ops::backup::backup_into_dir(&db_path, &file, keep)?;
+                println!(
+                    "backup written to {} (integrity_check: ok)",
+                    done.file.display()
+                );
+                for old in &done.removed {
+                    println!("deleted old backup {}", old.display());
+                }
+                return Ok(());
+            }
+            if keep.is_some() {
                 anyhow::bail!(
-                    "backup written to {} but integrity_check says: {check}",
+                    "--keep rotates backups in a directory; {} is a file",
                     file.display()
                 );
             }
-            println!("backup written to {} (integrity_check: ok)", file.display());
+            let written = ops::backup::backup_to_file(&db_path, &file)?;
+            println!(
+                "backup written to {} (integrity_check: ok)",
+                written.display()
+            );
             Ok(())
         }
         Command::Version => {

@@ -24,6 +24,14 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     let metrics = observability::metrics_handle();
     let db = Db::open(&settings.db_path, settings.sync)
         .with_context(|| format!("cannot open database {}", settings.db_path.display()))?;
+    // Scheduled backups (`--backup-dir`) run until this function returns.
+    let _backups = match &settings.backup {
+        Some(schedule) => Some(crate::ops::backup::BackupScheduler::start(
+            settings.db_path.clone(),
+            schedule.clone(),
+        )?),
+        None => None,
+    };
     let auth = web::Data::new(AuthService::start(db.clone(), &settings).await?);
 
     let listener = std::net::TcpListener::bind(settings.bind)
