@@ -63,6 +63,16 @@ pub fn is_xanoscript(req: &HttpRequest) -> bool {
         })
 }
 
+/// A raw body, with a too-large or broken upload answered as a JSON error like every
+/// other body problem (actix's own reply is plain text).
+pub fn raw_body(body: Result<web::Bytes, actix_web::Error>) -> ApiResult<web::Bytes> {
+    use actix_web::error::PayloadError;
+    body.map_err(|e| match e.as_error::<PayloadError>() {
+        Some(PayloadError::Overflow) => ApiError::TooLarge("Request body is too large.".into()),
+        _ => ApiError::bad_request(format!("Could not read the request body - {e}")),
+    })
+}
+
 fn utf8_source(body: &[u8]) -> ApiResult<&str> {
     std::str::from_utf8(body)
         .map_err(|_| ApiError::field("script", "The XanoScript source must be UTF-8 text."))
@@ -383,9 +393,10 @@ async fn create(
     req: HttpRequest,
     db: web::Data<Db>,
     triggers: web::Data<TriggerService>,
-    body: web::Bytes,
+    body: Result<web::Bytes, actix_web::Error>,
 ) -> ApiResult<HttpResponse> {
     caller.require_admin()?;
+    let body = raw_body(body)?;
     let mut fields = new_fields();
     if is_xanoscript(&req) {
         apply_xanoscript(&triggers, &mut fields, utf8_source(&body)?)?;
@@ -410,9 +421,10 @@ async fn update(
     db: web::Data<Db>,
     triggers: web::Data<TriggerService>,
     id: web::Path<i64>,
-    body: web::Bytes,
+    body: Result<web::Bytes, actix_web::Error>,
 ) -> ApiResult<HttpResponse> {
     caller.require_admin()?;
+    let body = raw_body(body)?;
     let id = id.into_inner();
     let current = db.read(move |c| store::get(c, id)).await?;
     let mut fields = current.fields();

@@ -8,7 +8,9 @@ use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::triggers::{apply_xanoscript, insert, is_xanoscript, new_fields, remove, store_update};
+use super::triggers::{
+    apply_xanoscript, insert, is_xanoscript, new_fields, raw_body, remove, store_update,
+};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::store::triggers::{self as store, Language, TriggerRecord};
@@ -69,7 +71,7 @@ impl ResponseError for MetaError {
             StatusCode::FORBIDDEN => "ERROR_CODE_ACCESS_DENIED",
             StatusCode::NOT_FOUND => "ERROR_CODE_NOT_FOUND",
             StatusCode::TOO_MANY_REQUESTS => "ERROR_CODE_TOO_MANY_REQUESTS",
-            StatusCode::CONFLICT => "ERROR_CODE_BAD_REQUEST",
+            StatusCode::CONFLICT | StatusCode::PAYLOAD_TOO_LARGE => "ERROR_CODE_BAD_REQUEST",
             _ => "ERROR_FATAL",
         };
         let (message, payload) = match &self.0 {
@@ -244,9 +246,10 @@ async fn create(
     req: HttpRequest,
     db: web::Data<Db>,
     triggers: web::Data<TriggerService>,
-    body: web::Bytes,
+    body: Result<web::Bytes, actix_web::Error>,
 ) -> MetaResult<HttpResponse> {
     admin(caller)?;
+    let body = raw_body(body)?;
     ids(&req)?;
     let q = parse_query(&req)?;
     let include = q.include_xanoscript()?;
@@ -282,9 +285,10 @@ async fn update(
     req: HttpRequest,
     db: web::Data<Db>,
     triggers: web::Data<TriggerService>,
-    body: web::Bytes,
+    body: Result<web::Bytes, actix_web::Error>,
 ) -> MetaResult<HttpResponse> {
     admin(caller)?;
+    let body = raw_body(body)?;
     let (_, id) = ids(&req)?;
     let id = id.unwrap_or_default();
     let q = parse_query(&req)?;

@@ -336,13 +336,15 @@ impl Parser {
                     message = on;
                     join = on;
                 }
-                other => return Err(XsError::new(
-                    kpos.line,
-                    kpos.col,
-                    format!(
+                other => {
+                    return Err(XsError::new(
+                        kpos.line,
+                        kpos.col,
+                        format!(
                         "unknown action `{other}` (expected message, join, leave or connection)"
                     ),
-                )),
+                    ))
+                }
             }
             self.eat_punct(",");
         }
