@@ -12,6 +12,7 @@ pub mod triggers;
 pub mod upgrade;
 pub mod users;
 pub mod ws;
+pub mod xano_meta;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::{web, HttpRequest};
@@ -135,6 +136,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     syncano::configure(cfg);
     ws::configure(cfg);
     triggers::configure(cfg);
+    xano_meta::configure(cfg);
 }
 
 /// A method a route does not serve answers 405 `{"detail": "Method \"X\" not allowed."}`

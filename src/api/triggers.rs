@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use super::{offset_page, OffsetQuery};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::store::triggers::{self as store, Actions, TriggerFields, TriggerRecord};
+use crate::store::triggers::{self as store, Actions, Language, TriggerFields, TriggerRecord};
 use crate::store::Db;
 use crate::triggers::registry::record_matches_filter;
 use crate::triggers::{ClientContext, TriggerAction, TriggerInput, TriggerService};
@@ -21,7 +21,11 @@ const MAX_DESCRIPTION: usize = 2000;
 const MAX_TAGS: usize = 20;
 const MAX_TAG: usize = 64;
 /// Fields the API writes itself; clients may send them back unchanged and they are ignored.
-const READ_ONLY: [&str; 5] = ["id", "guid", "created_at", "updated_at", "links"];
+const READ_ONLY: [&str; 6] = ["id", "guid", "created_at", "updated_at", "links", "branch"];
+/// The content type of a XanoScript definition body (Xano's metadata API uses it too).
+pub const XANOSCRIPT_CONTENT_TYPE: &str = "text/x-xanoscript";
+/// Fields a XanoScript definition sets itself; JSON edits of them are refused.
+const SET_BY_SOURCE: [&str; 5] = ["name", "description", "channel", "tag", "actions"];
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -44,6 +48,103 @@ fn new_guid() -> String {
     let mut bytes = [0u8; 20];
     rand::rng().fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Whether the request carries a XanoScript definition rather than JSON.
+pub fn is_xanoscript(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case(XANOSCRIPT_CONTENT_TYPE))
+        })
+}
+
+/// A raw body, with a too-large or broken upload answered as a JSON error like every
+/// other body problem (actix's own reply is plain text).
+pub fn raw_body(body: Result<web::Bytes, actix_web::Error>) -> ApiResult<web::Bytes> {
+    use actix_web::error::PayloadError;
+    body.map_err(|e| match e.as_error::<PayloadError>() {
+        Some(PayloadError::Overflow) => ApiError::TooLarge("Request body is too large.".into()),
+        _ => ApiError::bad_request(format!("Could not read the request body - {e}")),
+    })
+}
+
+fn utf8_source(body: &[u8]) -> ApiResult<&str> {
+    std::str::from_utf8(body)
+        .map_err(|_| ApiError::field("script", "The XanoScript source must be UTF-8 text."))
+}
+
+fn json_body(body: &[u8]) -> ApiResult<Value> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("JSON parse error - {e}")))
+}
+
+/// Takes a XanoScript definition into `f`: the source as given (GET returns it
+/// unchanged), and the name, description, channel, actions, tags and active flag it
+/// declares. A channel the source leaves out keeps the trigger's current one.
+pub fn apply_xanoscript(
+    triggers: &TriggerService,
+    f: &mut TriggerFields,
+    source: &str,
+) -> ApiResult<()> {
+    let t = triggers
+        .compile_xanoscript(source)
+        .map_err(|e| ApiError::field("script", e.to_string()))?;
+    let d = t.definition;
+    f.name = string_field(&Value::String(d.name), "name", MAX_NAME, false)?;
+    f.description = string_field(
+        &Value::String(d.description),
+        "description",
+        MAX_DESCRIPTION,
+        true,
+    )?;
+    match d.channel {
+        Some(c) => {
+            f.channel = valid_channel(&c).ok_or_else(|| {
+                ApiError::field("script", format!("XanoScript: channel {c:?} is not a channel name (letters, digits, -, _, ., /; at most 64), a prefix/* pattern, or *."))
+            })?
+        }
+        None if f.channel.is_empty() => {
+            return Err(ApiError::field("script", "XanoScript: the realtime_trigger needs `channel = \"…\"`."))
+        }
+        None => {}
+    }
+    f.actions = Actions {
+        message: d.message,
+        join: d.join,
+        leave: d.leave,
+    };
+    if let Some(tags) = d.tags {
+        f.tag = tags_field(Value::Array(tags.into_iter().map(Value::String).collect()))?;
+    }
+    if let Some(active) = d.active {
+        f.active = active;
+    }
+    f.script = source.to_string();
+    f.language = Language::XanoScript;
+    Ok(())
+}
+
+fn tags_field(value: Value) -> ApiResult<Vec<String>> {
+    let tags = match value {
+        Value::Null => Vec::new(),
+        Value::Array(items) => items,
+        _ => return Err(ApiError::field("tag", "Must be a list of strings.")),
+    };
+    if tags.len() > MAX_TAGS {
+        return Err(ApiError::field("tag", format!("At most {MAX_TAGS} tags.")));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for t in &tags {
+        let t = string_field(t, "tag", MAX_TAG, false)?;
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    Ok(out)
 }
 
 fn body_object(body: Value) -> ApiResult<Map<String, Value>> {
@@ -88,7 +189,37 @@ fn apply_fields(
     body: Map<String, Value>,
     create: bool,
 ) -> ApiResult<()> {
-    if create {
+    let mut body = body;
+    if let Some(lang) = body.remove("language") {
+        f.language = lang
+            .as_str()
+            .and_then(Language::parse)
+            .ok_or_else(|| ApiError::field("language", "Must be \"rhai\" or \"xanoscript\"."))?;
+        if !body.contains_key("script") && !create {
+            return Err(ApiError::field(
+                "language",
+                "Changing the language needs a new \"script\".",
+            ));
+        }
+    }
+    if f.language == Language::XanoScript {
+        // The definition carries these; the JSON may only switch the trigger on and off.
+        if let Some(key) = SET_BY_SOURCE.iter().find(|k| body.contains_key(**k)) {
+            return Err(ApiError::field(
+                key,
+                "This field is set by the XanoScript source; change it there (PATCH a new \"script\").",
+            ));
+        }
+        if create && !body.contains_key("script") {
+            return Err(ApiError::field("script", "This field is required."));
+        }
+        if let Some(script) = body.remove("script") {
+            let source = script
+                .as_str()
+                .ok_or_else(|| ApiError::field("script", "Must be a string."))?;
+            apply_xanoscript(triggers, f, source)?;
+        }
+    } else if create {
         for required in ["name", "channel", "script"] {
             if !body.contains_key(required) {
                 return Err(ApiError::field(required, "This field is required."));
@@ -117,24 +248,7 @@ fn apply_fields(
                 })?;
             }
             "active" => f.active = bool_field(&value, "active")?,
-            "tag" => {
-                let tags = match value {
-                    Value::Null => Vec::new(),
-                    Value::Array(items) => items,
-                    _ => return Err(ApiError::field("tag", "Must be a list of strings.")),
-                };
-                if tags.len() > MAX_TAGS {
-                    return Err(ApiError::field("tag", format!("At most {MAX_TAGS} tags.")));
-                }
-                let mut out: Vec<String> = Vec::new();
-                for t in &tags {
-                    let t = string_field(t, "tag", MAX_TAG, false)?;
-                    if !out.contains(&t) {
-                        out.push(t);
-                    }
-                }
-                f.tag = out;
-            }
+            "tag" => f.tag = tags_field(value)?,
             "actions" => {
                 let Value::Object(actions) = value else {
                     return Err(ApiError::field("actions", "Must be an object like {\"message\": true, \"join\": false, \"leave\": false}."));
@@ -216,15 +330,9 @@ async fn list(
     Ok(HttpResponse::Ok().json(offset_page(&req, page, offset, limit)))
 }
 
-async fn create(
-    caller: Caller,
-    db: web::Data<Db>,
-    triggers: web::Data<TriggerService>,
-    body: web::Json<Value>,
-) -> ApiResult<HttpResponse> {
-    caller.require_admin()?;
-    let body = body_object(body.into_inner())?;
-    let mut fields = TriggerFields {
+/// The fields of a trigger not created yet.
+pub fn new_fields() -> TriggerFields {
+    TriggerFields {
         name: String::new(),
         description: String::new(),
         channel: String::new(),
@@ -232,12 +340,62 @@ async fn create(
         tag: Vec::new(),
         actions: Actions::default(),
         script: String::new(),
-    };
-    apply_fields(&triggers, &mut fields, body, true)?;
+        language: Language::Rhai,
+        branch: String::new(),
+    }
+}
+
+/// Stores a new trigger and makes it live.
+pub async fn insert(
+    db: &Db,
+    triggers: &TriggerService,
+    fields: TriggerFields,
+) -> ApiResult<TriggerRecord> {
     let guid = new_guid();
     let record = db.write(move |c| store::insert(c, &guid, &fields)).await?;
     triggers.reload().await?;
-    tracing::info!(trigger_id = record.id, channel = %record.channel, "trigger created");
+    tracing::info!(trigger_id = record.id, channel = %record.channel, language = record.language.as_str(), "trigger created");
+    Ok(record)
+}
+
+/// Stores a trigger's new fields and makes them live.
+pub async fn store_update(
+    db: &Db,
+    triggers: &TriggerService,
+    id: i64,
+    fields: TriggerFields,
+) -> ApiResult<TriggerRecord> {
+    let record = db.write(move |c| store::update(c, id, &fields)).await?;
+    triggers.reload().await?;
+    tracing::info!(trigger_id = id, "trigger updated");
+    Ok(record)
+}
+
+/// Deletes a trigger and takes it out of the live chain.
+pub async fn remove(db: &Db, triggers: &TriggerService, id: i64) -> ApiResult<()> {
+    db.write(move |c| store::delete(c, id)).await?;
+    triggers.reload().await?;
+    tracing::info!(trigger_id = id, "trigger deleted");
+    Ok(())
+}
+
+async fn create(
+    caller: Caller,
+    req: HttpRequest,
+    db: web::Data<Db>,
+    triggers: web::Data<TriggerService>,
+    body: Result<web::Bytes, actix_web::Error>,
+) -> ApiResult<HttpResponse> {
+    caller.require_admin()?;
+    let body = raw_body(body)?;
+    let mut fields = new_fields();
+    if is_xanoscript(&req) {
+        apply_xanoscript(&triggers, &mut fields, utf8_source(&body)?)?;
+    } else {
+        let body = body_object(json_body(&body)?)?;
+        apply_fields(&triggers, &mut fields, body, true)?;
+    }
+    let record = insert(&db, &triggers, fields).await?;
     Ok(HttpResponse::Created().json(record))
 }
 
@@ -250,20 +408,24 @@ async fn detail(caller: Caller, db: web::Data<Db>, id: web::Path<i64>) -> ApiRes
 
 async fn update(
     caller: Caller,
+    req: HttpRequest,
     db: web::Data<Db>,
     triggers: web::Data<TriggerService>,
     id: web::Path<i64>,
-    body: web::Json<Value>,
+    body: Result<web::Bytes, actix_web::Error>,
 ) -> ApiResult<HttpResponse> {
     caller.require_admin()?;
+    let body = raw_body(body)?;
     let id = id.into_inner();
-    let body = body_object(body.into_inner())?;
     let current = db.read(move |c| store::get(c, id)).await?;
     let mut fields = current.fields();
-    apply_fields(&triggers, &mut fields, body, false)?;
-    let record = db.write(move |c| store::update(c, id, &fields)).await?;
-    triggers.reload().await?;
-    tracing::info!(trigger_id = id, "trigger updated");
+    if is_xanoscript(&req) {
+        apply_xanoscript(&triggers, &mut fields, utf8_source(&body)?)?;
+    } else {
+        let body = body_object(json_body(&body)?)?;
+        apply_fields(&triggers, &mut fields, body, false)?;
+    }
+    let record = store_update(&db, &triggers, id, fields).await?;
     Ok(HttpResponse::Ok().json(record))
 }
 
@@ -274,10 +436,7 @@ async fn delete(
     id: web::Path<i64>,
 ) -> ApiResult<HttpResponse> {
     caller.require_admin()?;
-    let id = id.into_inner();
-    db.write(move |c| store::delete(c, id)).await?;
-    triggers.reload().await?;
-    tracing::info!(trigger_id = id, "trigger deleted");
+    remove(&db, &triggers, id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

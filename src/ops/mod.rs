@@ -12,7 +12,7 @@ pub mod restore;
 
 use std::path::PathBuf;
 
-use crate::error::StoreError;
+use crate::store::StoreError;
 
 /// Failures of an operations command, each with what the operator should do.
 #[derive(Debug, thiserror::Error)]

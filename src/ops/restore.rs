@@ -161,19 +161,19 @@ pub fn restore(data_dir: &Path, file: &Path) -> OpsResult<Restored> {
 
 fn copy_database(src: &Path, dest: &Path) -> OpsResult<()> {
     let source = Connection::open_with_flags(src, OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(crate::error::StoreError::from)?;
-    let mut target = Connection::open(dest).map_err(crate::error::StoreError::from)?;
+        .map_err(crate::store::StoreError::from)?;
+    let mut target = Connection::open(dest).map_err(crate::store::StoreError::from)?;
     {
         let backup = rusqlite::backup::Backup::new(&source, &mut target)
-            .map_err(crate::error::StoreError::from)?;
+            .map_err(crate::store::StoreError::from)?;
         // One step: every page under one read transaction.
-        while backup.step(-1).map_err(crate::error::StoreError::from)?
+        while backup.step(-1).map_err(crate::store::StoreError::from)?
             != rusqlite::backup::StepResult::Done
         {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
-    let report = integrity_report(&target).map_err(crate::error::StoreError::from)?;
+    let report = integrity_report(&target).map_err(crate::store::StoreError::from)?;
     drop(target);
     if report != "ok" {
         return Err(OpsError::Corrupt {

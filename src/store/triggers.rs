@@ -28,6 +28,33 @@ impl Default for Actions {
     }
 }
 
+/// The language of a trigger's `script`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    #[default]
+    Rhai,
+    /// A Xano `realtime_trigger` definition, compiled to Rhai when loaded.
+    XanoScript,
+}
+
+impl Language {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::Rhai => "rhai",
+            Language::XanoScript => "xanoscript",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Language> {
+        match s {
+            "rhai" => Some(Language::Rhai),
+            "xanoscript" => Some(Language::XanoScript),
+            _ => None,
+        }
+    }
+}
+
 /// A trigger as stored and as the API shows it (Xano field names).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TriggerRecord {
@@ -40,6 +67,9 @@ pub struct TriggerRecord {
     pub tag: Vec<String>,
     pub actions: Actions,
     pub script: String,
+    pub language: Language,
+    /// The Xano branch a metadata-API client saved the trigger on (`""`: default).
+    pub branch: String,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -54,6 +84,8 @@ pub struct TriggerFields {
     pub tag: Vec<String>,
     pub actions: Actions,
     pub script: String,
+    pub language: Language,
+    pub branch: String,
 }
 
 impl TriggerRecord {
@@ -66,12 +98,14 @@ impl TriggerRecord {
             tag: self.tag.clone(),
             actions: self.actions,
             script: self.script.clone(),
+            language: self.language,
+            branch: self.branch.clone(),
         }
     }
 }
 
 const COLUMNS: &str = "id, guid, name, description, channel, active, tag, on_message, on_join, \
-                       on_leave, script, created_at, updated_at";
+                       on_leave, script, created_at, updated_at, language, branch";
 
 fn from_row(r: &Row) -> rusqlite::Result<TriggerRecord> {
     let tag: String = r.get(6)?;
@@ -92,6 +126,8 @@ fn from_row(r: &Row) -> rusqlite::Result<TriggerRecord> {
         script: r.get(10)?,
         created_at: r.get(11)?,
         updated_at: r.get(12)?,
+        language: Language::parse(&r.get::<_, String>(13)?).unwrap_or_default(),
+        branch: r.get(14)?,
     })
 }
 
@@ -103,7 +139,8 @@ pub fn insert(conn: &Connection, guid: &str, f: &TriggerFields) -> StoreResult<T
     let now = now_rfc3339();
     conn.execute(
         "INSERT INTO triggers(guid, name, description, channel, active, tag, on_message, on_join, \
-         on_leave, script, created_at, updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?11)",
+         on_leave, script, created_at, updated_at, language, branch) \
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?11,?12,?13)",
         params![
             guid,
             f.name,
@@ -115,7 +152,9 @@ pub fn insert(conn: &Connection, guid: &str, f: &TriggerFields) -> StoreResult<T
             f.actions.join,
             f.actions.leave,
             f.script,
-            now
+            now,
+            f.language.as_str(),
+            f.branch
         ],
     )
     .map_err(|e| StoreError::from_sqlite_unique(e, "A trigger with this guid already exists."))?;
@@ -125,7 +164,7 @@ pub fn insert(conn: &Connection, guid: &str, f: &TriggerFields) -> StoreResult<T
 pub fn update(conn: &Connection, id: i64, f: &TriggerFields) -> StoreResult<TriggerRecord> {
     let changed = conn.execute(
         "UPDATE triggers SET name=?2, description=?3, channel=?4, active=?5, tag=?6, on_message=?7, \
-         on_join=?8, on_leave=?9, script=?10, updated_at=?11 WHERE id=?1",
+         on_join=?8, on_leave=?9, script=?10, updated_at=?11, language=?12, branch=?13 WHERE id=?1",
         params![
             id,
             f.name,
@@ -137,7 +176,9 @@ pub fn update(conn: &Connection, id: i64, f: &TriggerFields) -> StoreResult<Trig
             f.actions.join,
             f.actions.leave,
             f.script,
-            now_rfc3339()
+            now_rfc3339(),
+            f.language.as_str(),
+            f.branch
         ],
     )?;
     if changed == 0 {
@@ -265,6 +306,24 @@ pub fn kv_get(conn: &Connection, key: &str) -> StoreResult<Option<Value>> {
     Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
 }
 
+/// Records whose key starts with `prefix`, in key order; at most `limit`.
+pub fn kv_scan(conn: &Connection, prefix: &str, limit: usize) -> StoreResult<Vec<(String, Value)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT key, value FROM trigger_kv WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![prefix, limit as i64], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (k, text) = row?;
+        if let Ok(v) = serde_json::from_str(&text) {
+            out.push((k, v));
+        }
+    }
+    Ok(out)
+}
+
 /// Applies a run's writes at once; `None` deletes the key.
 pub fn kv_apply(conn: &Connection, writes: &[(String, Option<Value>)]) -> StoreResult<()> {
     let now = now_rfc3339();
@@ -301,6 +360,8 @@ mod tests {
             tag: vec!["a".into()],
             actions: Actions::default(),
             script: "payload".into(),
+            language: Language::Rhai,
+            branch: String::new(),
         }
     }
 

@@ -49,6 +49,7 @@ pub fn build(env: Arc<HostEnv>, limits: Limits) -> Engine {
     engine.on_debug(|text, _source, _pos| host::push_log(text));
     engine.on_progress(host::on_progress);
     host::register(&mut engine, env);
+    super::xanoscript::runtime::register(&mut engine, super::xanoscript::runtime::env_snapshot());
     engine
 }
 
@@ -136,7 +137,19 @@ pub fn describe_error(err: &EvalAltResult, limits: &Limits, stopped: Option<Stop
                 describe_error(inner, limits, stopped)
             )
         }
-        EvalAltResult::ErrorRuntime(value, pos) => format!("{value}{}", at(*pos)),
+        EvalAltResult::ErrorRuntime(value, pos) => match value.read_lock::<rhai::Map>() {
+            // A XanoScript `throw { name, value }` (or a Rhai `throw #{name, message}`).
+            Some(m) if m.contains_key("message") => {
+                let name = m.get("name").map(|n| n.to_string()).unwrap_or_default();
+                let message = m.get("message").map(|n| n.to_string()).unwrap_or_default();
+                if name.is_empty() {
+                    format!("{message}{}", at(*pos))
+                } else {
+                    format!("{name}: {message}{}", at(*pos))
+                }
+            }
+            _ => format!("{value}{}", at(*pos)),
+        },
         other => other.to_string(),
     }
 }

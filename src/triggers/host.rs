@@ -383,6 +383,47 @@ fn kv_set(key: &str, value: &Dynamic) -> RhaiResult<()> {
     })
 }
 
+/// Records a `db.query` may return (the run's own pending writes included).
+pub const MAX_KV_LIST: usize = 1000;
+
+/// `kv_list(prefix)`: `[#{key, value}]` of stored keys starting with `prefix`, with this
+/// chain's pending writes applied, in key order.
+fn kv_list(env: &HostEnv, prefix: &str) -> RhaiResult<rhai::Array> {
+    if prefix.len() > MAX_KV_KEY {
+        return Err(format!("kv_list(): prefix is longer than {MAX_KV_KEY} bytes").into());
+    }
+    let started = Instant::now();
+    let owned = prefix.to_string();
+    let stored = env
+        .db
+        .read_blocking(move |c| store::triggers::kv_scan(c, &owned, MAX_KV_LIST + 1))
+        .map_err(|e| format!("kv_list(): {e}"))?;
+    let spent = started.elapsed();
+    let mut merged: std::collections::BTreeMap<String, Value> = stored.into_iter().collect();
+    with_state(|s| {
+        s.deadline += spent;
+        for (k, v) in s.kv.iter().filter(|(k, _)| k.starts_with(prefix)) {
+            match v {
+                Some(v) => merged.insert(k.clone(), v.clone()),
+                None => merged.remove(k),
+            };
+        }
+        Ok(())
+    })?;
+    if merged.len() > MAX_KV_LIST {
+        return Err(format!("kv_list(): more than {MAX_KV_LIST} records match {prefix:?}").into());
+    }
+    Ok(merged
+        .into_iter()
+        .map(|(k, v)| {
+            let mut m = Map::new();
+            m.insert("key".into(), Dynamic::from(k));
+            m.insert("value".into(), to_dynamic(&v));
+            Dynamic::from_map(m)
+        })
+        .collect())
+}
+
 /// Registers every host function on `engine`.
 pub fn register(engine: &mut Engine, env: Arc<HostEnv>) {
     engine.register_fn("reject", |reason: Dynamic| reject(display(&reason)));
@@ -422,6 +463,8 @@ pub fn register(engine: &mut Engine, env: Arc<HostEnv>) {
         move |method: &str, url: &str, body: Dynamic, opts: Map| http(&e, method, url, body, opts),
     );
 
+    let e = env.clone();
+    engine.register_fn("kv_list", move |prefix: &str| kv_list(&e, prefix));
     let e = env;
     engine.register_fn("kv_get", move |key: &str| kv_get(&e, key));
     engine.register_fn("kv_set", |key: &str, value: Dynamic| kv_set(key, &value));

@@ -10,6 +10,7 @@ pub mod outbound;
 pub mod registry;
 pub mod runlog;
 pub mod runner;
+pub mod xanoscript;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use parking_lot::RwLock;
 use serde_json::{json, Value};
 
 use crate::config::Settings;
-use crate::store::triggers::TriggerRecord;
+use crate::store::triggers::{Language, TriggerRecord};
 use crate::store::StoreError;
 use crate::store::{self, Db};
 use engine::{Limits, SyntaxError};
@@ -208,6 +209,24 @@ impl TriggerService {
         engine::compile(&self.runner.engine, script).map(|_| ())
     }
 
+    /// Translates a XanoScript definition and checks that the Rhai it becomes compiles
+    /// with the engine's limits. Errors name the XanoScript line.
+    pub fn compile_xanoscript(
+        &self,
+        source: &str,
+    ) -> Result<xanoscript::Translation, xanoscript::XsError> {
+        let t = xanoscript::translate(source)?;
+        if let Err(e) = engine::compile(&self.runner.engine, &t.rhai) {
+            let line = t
+                .line_map
+                .get(e.line.saturating_sub(1))
+                .copied()
+                .unwrap_or(1);
+            return Err(xanoscript::XsError::new(line, 1, e.message));
+        }
+        Ok(t)
+    }
+
     /// Rebuilds the in-memory registry from the database (after create, update, delete).
     pub async fn reload(&self) -> Result<(), StoreError> {
         let _guard = self.reload_lock.lock().await;
@@ -269,23 +288,38 @@ impl TriggerService {
     }
 }
 
-/// Compiles a stored trigger, reusing the cached AST when its script did not change.
-/// A script that no longer compiles becomes a trigger that fails every run, so a
-/// broken filter refuses messages rather than silently letting them through.
+/// Compiles a stored trigger (XanoScript through its Rhai translation), reusing the
+/// compiled form when its source did not change. A script that no longer compiles
+/// becomes a trigger that fails every run, so a broken filter refuses messages rather
+/// than silently letting them through.
 fn compile_record(
     engine: &rhai::Engine,
     previous: &Registry,
     r: &TriggerRecord,
 ) -> CompiledTrigger {
-    let (ast, broken) = match previous.cached_ast(r.id, &r.script) {
-        Some(ast) => (ast, None),
-        None => match engine::compile(engine, &r.script) {
-            Ok(ast) => (Arc::new(ast), None),
-            Err(e) => {
-                tracing::error!(trigger_id = r.id, error = %e, "trigger script does not compile");
-                (Arc::new(rhai::AST::empty()), Some(e.to_string()))
+    let (ast, line_map, broken) = match previous.cached(r.id, &r.script) {
+        Some(t) => (t.ast.clone(), t.line_map.clone(), None),
+        None => {
+            let (rhai_source, line_map) = match r.language {
+                Language::Rhai => (Ok(r.script.clone()), None),
+                Language::XanoScript => match xanoscript::translate(&r.script) {
+                    Ok(t) => (Ok(t.rhai), Some(Arc::new(t.line_map))),
+                    Err(e) => (Err(e.to_string()), None),
+                },
+            };
+            match rhai_source.and_then(|src| {
+                engine::compile(engine, &src).map_err(|e| match &line_map {
+                    Some(map) => xanoscript::map_error_lines(&e.to_string(), map),
+                    None => e.to_string(),
+                })
+            }) {
+                Ok(ast) => (Arc::new(ast), line_map, None),
+                Err(e) => {
+                    tracing::error!(trigger_id = r.id, error = %e, "trigger script does not compile");
+                    (Arc::new(rhai::AST::empty()), None, Some(e))
+                }
             }
-        },
+        }
     };
     CompiledTrigger {
         id: r.id,
@@ -294,6 +328,7 @@ fn compile_record(
         script: r.script.clone(),
         ast,
         broken,
+        line_map,
         log_budget: registry::LogBudget::default(),
     }
 }

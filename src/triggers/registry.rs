@@ -20,6 +20,9 @@ pub struct CompiledTrigger {
     pub ast: Arc<AST>,
     /// Why the stored script no longer compiles; such a trigger fails every run.
     pub broken: Option<String>,
+    /// For XanoScript triggers: the source line of each line of the generated Rhai, so
+    /// run errors name the line the user wrote.
+    pub line_map: Option<Arc<Vec<u32>>>,
     pub log_budget: LogBudget,
 }
 
@@ -116,10 +119,14 @@ impl Registry {
 
     /// A compiled script to reuse when the same source is saved again.
     pub fn cached_ast(&self, id: i64, script: &str) -> Option<Arc<AST>> {
+        self.cached(id, script).map(|t| t.ast.clone())
+    }
+
+    /// The compiled trigger to reuse when the same source is saved again.
+    pub fn cached(&self, id: i64, script: &str) -> Option<&Arc<CompiledTrigger>> {
         self.by_id
             .get(&id)
             .filter(|t| t.script == script && t.broken.is_none())
-            .map(|t| t.ast.clone())
     }
 
     pub fn has_active(&self, channel: &str, action: TriggerAction) -> bool {
@@ -171,6 +178,7 @@ mod tests {
             script: String::new(),
             ast: Arc::new(AST::empty()),
             broken: None,
+            line_map: None,
             log_budget: LogBudget::default(),
         })
     }

@@ -122,7 +122,13 @@ impl Runner {
             ScriptEnd::Rejected(reason.clone())
         } else {
             match result {
-                Err(err) => ScriptEnd::Failed(describe_error(&err, &self.limits, state.stopped)),
+                Err(err) => {
+                    let reason = describe_error(&err, &self.limits, state.stopped);
+                    ScriptEnd::Failed(match &trigger.line_map {
+                        Some(map) => super::xanoscript::map_error_lines(&reason, map),
+                        None => reason,
+                    })
+                }
                 Ok(value) if input.action == TriggerAction::Join && value.is_bool() => {
                     if value.as_bool().unwrap_or(true) {
                         ScriptEnd::Value(None)

@@ -13,13 +13,13 @@ use super::*;
 use crate::config::ServeOptions;
 use crate::store::triggers::{self as st, Actions, TriggerFields};
 
-struct Fixture {
+pub(crate) struct Fixture {
     _dir: tempfile::TempDir,
-    db: Db,
-    svc: Arc<TriggerService>,
+    pub(crate) db: Db,
+    pub(crate) svc: Arc<TriggerService>,
 }
 
-fn fixture(tune: impl FnOnce(&mut ServeOptions)) -> Fixture {
+pub(crate) fn fixture(tune: impl FnOnce(&mut ServeOptions)) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let mut opts = ServeOptions::default();
     tune(&mut opts);
@@ -55,6 +55,8 @@ impl Fixture {
             tag: vec![],
             actions,
             script: script.into(),
+            language: st::Language::Rhai,
+            branch: String::new(),
         };
         let guid = uuid::Uuid::new_v4().to_string();
         let rec = self
@@ -83,7 +85,7 @@ impl Fixture {
     }
 }
 
-fn input(action: TriggerAction, channel: &str, payload: Value) -> TriggerInput {
+pub(crate) fn input(action: TriggerAction, channel: &str, payload: Value) -> TriggerInput {
     TriggerInput {
         action,
         channel: channel.into(),
@@ -440,7 +442,7 @@ async fn an_infinite_loop_does_not_stall_other_channels() {
 
 /// A tiny HTTP/1.1 server on 127.0.0.1: `/json` echoes method and body as JSON,
 /// `/text` answers plain text, `/slow/MS` waits before answering.
-fn http_server() -> String {
+pub(crate) fn http_server() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
