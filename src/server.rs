@@ -46,6 +46,9 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     let triggers = TriggerService::start(db.clone(), settings.clone()).await?;
     let channels = ChannelService::start(db.clone(), settings.clone(), triggers.clone()).await?;
     channels.spawn_background();
+    let livechat =
+        crate::livechat::LivechatService::start(db.clone(), channels.clone(), settings.clone())
+            .await?;
 
     if let Some(token) = auth.issue_setup_token_if_needed().await? {
         println!(
@@ -62,6 +65,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     let data_channels = web::Data::from(channels.clone());
     let data_metrics = web::Data::new(metrics);
     let publish_limits = web::Data::new(api::ratelimit::PublishLimits::new(&settings));
+    let data_livechat = web::Data::from(livechat.clone());
     let auth_for_app = auth.clone();
     let limits_housekeeping = publish_limits.clone();
     let app = move || {
@@ -73,6 +77,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
             .app_data(data_channels.clone())
             .app_data(data_metrics.clone())
             .app_data(publish_limits.clone())
+            .app_data(data_livechat.clone())
             .app_data(api::json_config(body_limit))
             .app_data(web::PayloadConfig::new(body_limit))
             .app_data(api::query_config())
@@ -121,6 +126,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
             tick.tick().await;
             auth_housekeeping.housekeeping();
             limits_housekeeping.forget_idle();
+            livechat.housekeeping();
         }
     });
 

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod channels;
 pub mod errors;
 pub mod keys;
+pub mod livechat;
 pub mod ops;
 pub mod ratelimit;
 pub mod syncano;
@@ -137,6 +138,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     ws::configure(cfg);
     triggers::configure(cfg);
     xano_meta::configure(cfg);
+    livechat::configure(cfg);
 }
 
 /// A method a route does not serve answers 405 `{"detail": "Method \"X\" not allowed."}`

@@ -3,6 +3,7 @@
 //! per-connection bounded outboxes, the WebSocket protocol frames and the session loop.
 
 pub mod fanout;
+pub mod dialect;
 pub mod hub;
 pub mod outbox;
 pub mod protocol;
@@ -10,5 +11,6 @@ pub mod session;
 pub mod wsio;
 
 pub use fanout::{CommittedBatch, FanOut, FanOutStage};
+pub use dialect::SessionDialect;
 pub use hub::{topic_key, Conn, Format, Hub, IpSlot};
 pub use outbox::{Frame, Outbox, Outgoing};

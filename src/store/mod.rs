@@ -5,6 +5,7 @@ pub mod channels;
 mod checkpoint;
 mod error;
 pub mod keys;
+pub mod livechat;
 pub mod messages;
 pub mod migrate;
 pub mod sessions;
