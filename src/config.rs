@@ -109,9 +109,6 @@ pub struct ServeOptions {
     /// Seconds between history pruning passes [default: 60]
     #[arg(long, env = "RTBOX_PRUNE_INTERVAL_SECONDS", value_name = "SECONDS")]
     pub prune_interval_seconds: Option<u64>,
-    /// Seconds to wait for in-flight requests at shutdown [default: 10]
-    #[arg(long, env = "RTBOX_SHUTDOWN_TIMEOUT_SECONDS", value_name = "SECONDS")]
-    pub shutdown_timeout_seconds: Option<u64>,
     /// Directory for scheduled backups of the database (off when unset) [default: none]
     #[arg(long, env = "RTBOX_BACKUP_DIR", value_name = "DIR")]
     pub backup_dir: Option<PathBuf>,
@@ -121,6 +118,9 @@ pub struct ServeOptions {
     /// Scheduled backups to keep in the backup dir; older ones are deleted [default: 7]
     #[arg(long, env = "RTBOX_BACKUP_KEEP", value_name = "N")]
     pub backup_keep: Option<usize>,
+    /// Seconds to wait for in-flight requests at shutdown [default: 10]
+    #[arg(long, env = "RTBOX_SHUTDOWN_TIMEOUT_SECONDS", value_name = "SECONDS")]
+    pub shutdown_timeout_seconds: Option<u64>,
 }
 
 /// The resolved, validated configuration of a running server.
@@ -153,41 +153,9 @@ pub struct Settings {
     pub allow_private_outbound: bool,
     pub outbound_allow: Vec<String>,
     pub prune_interval: Duration,
-    pub shutdown_timeout: Duration,
     /// Scheduled backups (`--backup-dir`), if configured.
     pub backup: Option<BackupSchedule>,
-}
-
-/// Where, how often and how many scheduled backups `serve` makes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BackupSchedule {
-    pub dir: PathBuf,
-    pub interval: Duration,
-    pub keep: usize,
-}
-
-/// Parses `90`, `90s`, `30m`, `6h` or `1d` into a duration.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let (digits, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => t.split_at(i),
-        None => (t, "s"),
-    };
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration (try 3600, 30m, 6h or 1d)"))?;
-    let secs = match unit {
-        "s" => Some(n),
-        "m" => n.checked_mul(60),
-        "h" => n.checked_mul(3600),
-        "d" => n.checked_mul(86_400),
-        _ => None,
-    }
-    .ok_or_else(|| format!("{text:?} is not a duration (try 3600, 30m, 6h or 1d)"))?;
-    if secs == 0 {
-        return Err("must be greater than 0".into());
-    }
-    Ok(Duration::from_secs(secs))
+    pub shutdown_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -222,6 +190,38 @@ pub fn load_file_layer(data_dir: &Path) -> Result<ServeOptions, ConfigError> {
         path,
         message: e.to_string(),
     })
+}
+
+/// Where, how often and how many scheduled backups `serve` makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupSchedule {
+    pub dir: PathBuf,
+    pub interval: Duration,
+    pub keep: usize,
+}
+
+/// Parses `90`, `90s`, `30m`, `6h` or `1d` into a duration.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (digits, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (try 3600, 30m, 6h or 1d)"))?;
+    let secs = match unit {
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        "d" => n.checked_mul(86_400),
+        _ => None,
+    }
+    .ok_or_else(|| format!("{text:?} is not a duration (try 3600, 30m, 6h or 1d)"))?;
+    if secs == 0 {
+        return Err("must be greater than 0".into());
+    }
+    Ok(Duration::from_secs(secs))
 }
 
 /// Reads the config file layer: `explicit` (`--config` / `RTBOX_CONFIG`, which must
@@ -278,10 +278,10 @@ impl ServeOptions {
             allow_private_outbound,
             outbound_allow,
             prune_interval_seconds,
-            shutdown_timeout_seconds,
             backup_dir,
             backup_interval,
-            backup_keep
+            backup_keep,
+            shutdown_timeout_seconds
         )
     }
 
@@ -349,20 +349,6 @@ impl ServeOptions {
                 format!("{log:?} is not a log filter (try info or debug)"),
             ));
         }
-        let mut outbound_allow = Vec::new();
-        for entry in self.outbound_allow.unwrap_or_default() {
-            let entry = entry.trim().to_ascii_lowercase();
-            if entry.is_empty() {
-                continue;
-            }
-            if entry.contains('/') || entry.contains(' ') {
-                return Err(invalid(
-                    "outbound_allow",
-                    format!("{entry:?} is not HOST or HOST:PORT"),
-                ));
-            }
-            outbound_allow.push(entry);
-        }
         let backup = match self.backup_dir {
             Some(dir) => Some(BackupSchedule {
                 dir,
@@ -382,6 +368,20 @@ impl ServeOptions {
             }
             None => None,
         };
+        let mut outbound_allow = Vec::new();
+        for entry in self.outbound_allow.unwrap_or_default() {
+            let entry = entry.trim().to_ascii_lowercase();
+            if entry.is_empty() {
+                continue;
+            }
+            if entry.contains('/') || entry.contains(' ') {
+                return Err(invalid(
+                    "outbound_allow",
+                    format!("{entry:?} is not HOST or HOST:PORT"),
+                ));
+            }
+            outbound_allow.push(entry);
+        }
         Ok(Settings {
             backup,
             db_path: data_dir.join(DB_FILE),
