@@ -276,11 +276,11 @@ impl ServeOptions {
             trigger_timeout_ms,
             trigger_max_operations,
             allow_private_outbound,
-            outbound_allow,
-            prune_interval_seconds,
             backup_dir,
             backup_interval,
             backup_keep,
+            outbound_allow,
+            prune_interval_seconds,
             shutdown_timeout_seconds
         )
     }
@@ -517,6 +517,14 @@ mod tests {
     }
 
     #[test]
+    fn toml_layer_rejects_unknown_keys() {
+        let err = toml::from_str::<ServeOptions>("bnd = \"x\"").unwrap_err();
+        assert!(err.to_string().contains("bnd"));
+        let ok: ServeOptions = toml::from_str("bind = \"0.0.0.0:1\"\nsync = \"full\"").unwrap();
+        assert_eq!(ok.sync, Some(SyncMode::Full));
+    }
+
+    #[test]
     fn durations_and_backup_schedule() {
         assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_duration("30m").unwrap(), Duration::from_secs(1800));
@@ -563,13 +571,5 @@ mod tests {
         assert_eq!(layer.bind.as_deref(), Some("0.0.0.0:9"));
         let layer = load_config_layer(None, dir.path()).unwrap();
         assert_eq!(layer.bind.as_deref(), Some("0.0.0.0:8"));
-    }
-
-    #[test]
-    fn toml_layer_rejects_unknown_keys() {
-        let err = toml::from_str::<ServeOptions>("bnd = \"x\"").unwrap_err();
-        assert!(err.to_string().contains("bnd"));
-        let ok: ServeOptions = toml::from_str("bind = \"0.0.0.0:1\"\nsync = \"full\"").unwrap();
-        assert_eq!(ok.sync, Some(SyncMode::Full));
     }
 }
