@@ -121,7 +121,13 @@ uninstall() {
         local created_user=0 created_group=0
         manifest_has "user rtbox" && created_user=1
         manifest_has "group rtbox" && created_group=1
-        rm -rf -- "${root}${DATA:?}"
+        if grep -qx "data-dir $DATA" <<<"$manifest"; then
+            rm -rf -- "${root}${DATA:?}"
+        else
+            # Not ours (e.g. the .deb made it): only our note goes.
+            rm -f "$root$MANIFEST"
+            say "kept $DATA: it existed before install.sh"
+        fi
         remove_dirs "$manifest"
         if [ "$created_user" = 1 ] && passwd_has passwd rtbox; then userdel "${prefix_args[@]}" rtbox; fi
         if [ "$created_group" = 1 ] && passwd_has group rtbox; then groupdel "${prefix_args[@]}" rtbox; fi
@@ -158,7 +164,7 @@ install_files() {
     # Parents made before the manifest existed.
     local d
     for d in "${created_dirs[@]}"; do
-        [ "$d" = "$DATA" ] || manifest_add "dir $d"
+        if [ "$d" = "$DATA" ]; then manifest_add "data-dir $DATA"; else manifest_add "dir $d"; fi
     done
 
     if ! passwd_has group rtbox; then

@@ -123,9 +123,6 @@ pub struct ServeOptions {
     /// Seconds between history pruning passes [default: 60]
     #[arg(long, env = "RTBOX_PRUNE_INTERVAL_SECONDS", value_name = "SECONDS")]
     pub prune_interval_seconds: Option<u64>,
-    /// Seconds to wait for in-flight requests at shutdown [default: 10]
-    #[arg(long, env = "RTBOX_SHUTDOWN_TIMEOUT_SECONDS", value_name = "SECONDS")]
-    pub shutdown_timeout_seconds: Option<u64>,
     /// Directory for scheduled backups of the database (off when unset) [default: none]
     #[arg(long, env = "RTBOX_BACKUP_DIR", value_name = "DIR")]
     pub backup_dir: Option<PathBuf>,
@@ -135,6 +132,9 @@ pub struct ServeOptions {
     /// Scheduled backups to keep in the backup dir; older ones are deleted [default: 7]
     #[arg(long, env = "RTBOX_BACKUP_KEEP", value_name = "N")]
     pub backup_keep: Option<usize>,
+    /// Seconds to wait for in-flight requests at shutdown [default: 10]
+    #[arg(long, env = "RTBOX_SHUTDOWN_TIMEOUT_SECONDS", value_name = "SECONDS")]
+    pub shutdown_timeout_seconds: Option<u64>,
 }
 
 /// The resolved, validated configuration of a running server.
@@ -169,41 +169,9 @@ pub struct Settings {
     pub allow_private_outbound: bool,
     pub outbound_allow: Vec<String>,
     pub prune_interval: Duration,
-    pub shutdown_timeout: Duration,
     /// Scheduled backups (`--backup-dir`), if configured.
     pub backup: Option<BackupSchedule>,
-}
-
-/// Where, how often and how many scheduled backups `serve` makes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BackupSchedule {
-    pub dir: PathBuf,
-    pub interval: Duration,
-    pub keep: usize,
-}
-
-/// Parses `90`, `90s`, `30m`, `6h` or `1d` into a duration.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let (digits, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => t.split_at(i),
-        None => (t, "s"),
-    };
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration (try 3600, 30m, 6h or 1d)"))?;
-    let secs = match unit {
-        "s" => Some(n),
-        "m" => n.checked_mul(60),
-        "h" => n.checked_mul(3600),
-        "d" => n.checked_mul(86_400),
-        _ => None,
-    }
-    .ok_or_else(|| format!("{text:?} is not a duration (try 3600, 30m, 6h or 1d)"))?;
-    if secs == 0 {
-        return Err("must be greater than 0".into());
-    }
-    Ok(Duration::from_secs(secs))
+    pub shutdown_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -238,6 +206,38 @@ pub fn load_file_layer(data_dir: &Path) -> Result<ServeOptions, ConfigError> {
         path,
         message: e.to_string(),
     })
+}
+
+/// Where, how often and how many scheduled backups `serve` makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupSchedule {
+    pub dir: PathBuf,
+    pub interval: Duration,
+    pub keep: usize,
+}
+
+/// Parses `90`, `90s`, `30m`, `6h` or `1d` into a duration.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (digits, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (try 3600, 30m, 6h or 1d)"))?;
+    let secs = match unit {
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        "d" => n.checked_mul(86_400),
+        _ => None,
+    }
+    .ok_or_else(|| format!("{text:?} is not a duration (try 3600, 30m, 6h or 1d)"))?;
+    if secs == 0 {
+        return Err("must be greater than 0".into());
+    }
+    Ok(Duration::from_secs(secs))
 }
 
 /// Reads the config file layer: `explicit` (`--config` / `RTBOX_CONFIG`, which must
@@ -294,12 +294,12 @@ impl ServeOptions {
             trigger_timeout_ms,
             trigger_max_operations,
             allow_private_outbound,
-            outbound_allow,
-            prune_interval_seconds,
-            shutdown_timeout_seconds,
             backup_dir,
             backup_interval,
-            backup_keep
+            backup_keep,
+            outbound_allow,
+            prune_interval_seconds,
+            shutdown_timeout_seconds
         )
     }
 
@@ -367,20 +367,6 @@ impl ServeOptions {
                 format!("{log:?} is not a log filter (try info or debug)"),
             ));
         }
-        let mut outbound_allow = Vec::new();
-        for entry in self.outbound_allow.unwrap_or_default() {
-            let entry = entry.trim().to_ascii_lowercase();
-            if entry.is_empty() {
-                continue;
-            }
-            if entry.contains('/') || entry.contains(' ') {
-                return Err(invalid(
-                    "outbound_allow",
-                    format!("{entry:?} is not HOST or HOST:PORT"),
-                ));
-            }
-            outbound_allow.push(entry);
-        }
         let backup = match self.backup_dir {
             Some(dir) => Some(BackupSchedule {
                 dir,
@@ -400,6 +386,20 @@ impl ServeOptions {
             }
             None => None,
         };
+        let mut outbound_allow = Vec::new();
+        for entry in self.outbound_allow.unwrap_or_default() {
+            let entry = entry.trim().to_ascii_lowercase();
+            if entry.is_empty() {
+                continue;
+            }
+            if entry.contains('/') || entry.contains(' ') {
+                return Err(invalid(
+                    "outbound_allow",
+                    format!("{entry:?} is not HOST or HOST:PORT"),
+                ));
+            }
+            outbound_allow.push(entry);
+        }
         Ok(Settings {
             backup,
             db_path: data_dir.join(DB_FILE),
@@ -545,6 +545,14 @@ mod tests {
     }
 
     #[test]
+    fn toml_layer_rejects_unknown_keys() {
+        let err = toml::from_str::<ServeOptions>("bnd = \"x\"").unwrap_err();
+        assert!(err.to_string().contains("bnd"));
+        let ok: ServeOptions = toml::from_str("bind = \"0.0.0.0:1\"\nsync = \"full\"").unwrap();
+        assert_eq!(ok.sync, Some(SyncMode::Full));
+    }
+
+    #[test]
     fn durations_and_backup_schedule() {
         assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_duration("30m").unwrap(), Duration::from_secs(1800));
@@ -591,13 +599,5 @@ mod tests {
         assert_eq!(layer.bind.as_deref(), Some("0.0.0.0:9"));
         let layer = load_config_layer(None, dir.path()).unwrap();
         assert_eq!(layer.bind.as_deref(), Some("0.0.0.0:8"));
-    }
-
-    #[test]
-    fn toml_layer_rejects_unknown_keys() {
-        let err = toml::from_str::<ServeOptions>("bnd = \"x\"").unwrap_err();
-        assert!(err.to_string().contains("bnd"));
-        let ok: ServeOptions = toml::from_str("bind = \"0.0.0.0:1\"\nsync = \"full\"").unwrap();
-        assert_eq!(ok.sync, Some(SyncMode::Full));
     }
 }

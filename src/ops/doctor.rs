@@ -94,7 +94,7 @@ fn check_settings(
         Ok(s) => {
             out.push(ok(
                 "settings",
-                format!("valid ({source}); listening on {}", s.bind),
+                format!("valid ({source}); serve listens on {}", s.bind),
             ));
             Some(s)
         }
@@ -137,7 +137,10 @@ fn check_data_dir(dir: &Path, out: &mut Vec<Finding>) {
             out.push(warn(
                 topic,
                 format!("{} does not exist yet", dir.display()),
-                "`rtbox serve` creates it; for a service create it owned by the service user: install -d -m 0750 -o rtbox -g rtbox DIR",
+                format!(
+                    "`rtbox serve` creates it; for a service create it owned by the service user: install -d -m 0750 -o rtbox -g rtbox {}",
+                    dir.display()
+                ),
             ));
             return;
         }
