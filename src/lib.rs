@@ -13,6 +13,7 @@ pub mod error;
 pub mod observability;
 pub mod realtime;
 pub mod server;
+pub mod stats;
 pub mod store;
 pub mod triggers;
 pub mod web;

@@ -53,6 +53,8 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     let data_triggers = web::Data::from(triggers.clone());
     let data_channels = web::Data::from(channels.clone());
     let data_metrics = web::Data::new(metrics);
+    let sampler = web::Data::new(crate::stats::Sampler::new());
+    sampler.clone().into_inner().spawn();
     let auth_for_app = auth.clone();
     let app = move || {
         App::new()
@@ -62,6 +64,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
             .app_data(data_triggers.clone())
             .app_data(data_channels.clone())
             .app_data(data_metrics.clone())
+            .app_data(sampler.clone())
             .app_data(api::json_config(body_limit))
             .app_data(web::PayloadConfig::new(body_limit))
             .app_data(api::query_config())

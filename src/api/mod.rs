@@ -1,6 +1,7 @@
 //! HTTP handlers by resource. Handlers are thin: parse, call the domain, map the result.
 //! `configure` mounts every route; body/query/path parse errors become `{"detail": …}`.
 
+pub mod admin;
 pub mod auth;
 pub mod channels;
 pub mod keys;
@@ -133,6 +134,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     syncano::configure(cfg);
     ws::configure(cfg);
     triggers::configure(cfg);
+    admin::configure(cfg);
 }
 
 /// A method a route does not serve answers 405 `{"detail": "Method \"X\" not allowed."}`

@@ -86,6 +86,15 @@ async fn identify(
             };
             return auth.authenticate(creds).await.map_err(|e| e.to_string());
         }
+        // A dashboard session (the admin UI's console): browsers cannot set headers on
+        // a WebSocket, so the session token comes as the offered protocol or `?token=`.
+        if token.starts_with(secrets::SESSION_PREFIX) {
+            let creds = crate::auth::Credentials {
+                bearer: Some(token),
+                ..Default::default()
+            };
+            return auth.authenticate(creds).await.map_err(|e| e.to_string());
+        }
         return auth
             .verify_client_token(&token)
             .map(|claims| Caller {
