@@ -19,7 +19,7 @@ const MAX_FEED: i64 = 50;
 const DEFAULT_FEED: i64 = 15;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/v1/stats", web::get().to(stats));
+    cfg.service(web::resource("/api/v1/stats").route(web::get().to(stats)));
 }
 
 #[derive(Deserialize)]

@@ -3,6 +3,7 @@
 
 import { h, clear, toast, spinner } from "./lib/h.js";
 import { api, setToken, token, onSessionLost } from "./lib/api.js";
+import { icon } from "./lib/icons.js";
 
 const ADMIN = ["admin"];
 const LIVECHAT_MANAGE = ["admin", "manager"];
@@ -10,24 +11,24 @@ const LIVECHAT_AGENT = ["admin", "manager", "agent"];
 
 // path → {page module, roles allowed, nav label, group}
 const ROUTES = [
-  { path: "/", page: "dashboard", roles: ADMIN, label: "Dashboard", group: "Realtime", icon: "◔" },
-  { path: "/channels", page: "channels", roles: ADMIN, label: "Channels", group: "Realtime", icon: "#" },
+  { path: "/", page: "dashboard", roles: ADMIN, label: "Dashboard", group: "Realtime", icon: "dashboard" },
+  { path: "/channels", page: "channels", roles: ADMIN, label: "Channels", group: "Realtime", icon: "channels" },
   { path: "/channels/edit", page: "channel-edit", roles: ADMIN, parent: "/channels" },
   { path: "/channels/new", page: "channel-edit", roles: ADMIN, parent: "/channels" },
   { path: "/channels/history", page: "channel-history", roles: ADMIN, parent: "/channels" },
   { path: "/channels/console", page: "console", roles: ADMIN, parent: "/channels" },
-  { path: "/console", page: "console", roles: ADMIN, label: "Live console", group: "Realtime", icon: "▷" },
-  { path: "/triggers", page: "triggers", roles: ADMIN, label: "Triggers", group: "Realtime", icon: "ƒ" },
+  { path: "/console", page: "console", roles: ADMIN, label: "Live console", group: "Realtime", icon: "console" },
+  { path: "/triggers", page: "triggers", roles: ADMIN, label: "Triggers", group: "Realtime", icon: "triggers" },
   { path: "/triggers/new", page: "trigger-edit", roles: ADMIN, parent: "/triggers" },
   { path: "/triggers/edit", page: "trigger-edit", roles: ADMIN, parent: "/triggers" },
-  { path: "/inbox", page: "inbox", roles: LIVECHAT_AGENT, label: "Inbox", group: "Livechat", icon: "✉", badge: true },
-  { path: "/livechat/triggers", page: "lc-triggers", roles: LIVECHAT_MANAGE, label: "Chat triggers", group: "Livechat", icon: "⚡" },
+  { path: "/inbox", page: "inbox", roles: LIVECHAT_AGENT, label: "Inbox", group: "Livechat", icon: "inbox", badge: true },
+  { path: "/livechat/triggers", page: "lc-triggers", roles: LIVECHAT_MANAGE, label: "Chat triggers", group: "Livechat", icon: "bolt" },
   { path: "/livechat/triggers/edit", page: "lc-trigger-edit", roles: LIVECHAT_MANAGE, parent: "/livechat/triggers" },
   { path: "/livechat/triggers/new", page: "lc-trigger-edit", roles: LIVECHAT_MANAGE, parent: "/livechat/triggers" },
-  { path: "/livechat/appearance", page: "appearance", roles: LIVECHAT_MANAGE, label: "Widget", group: "Livechat", icon: "◧" },
-  { path: "/livechat/settings", page: "lc-settings", roles: LIVECHAT_MANAGE, label: "Chat settings", group: "Livechat", icon: "⚙" },
-  { path: "/users", page: "users", roles: ADMIN, label: "Users & roles", group: "Access", icon: "☺" },
-  { path: "/keys", page: "keys", roles: ADMIN, label: "API keys", group: "Access", icon: "⚿" },
+  { path: "/livechat/appearance", page: "appearance", roles: LIVECHAT_MANAGE, label: "Widget", group: "Livechat", icon: "widget" },
+  { path: "/livechat/settings", page: "lc-settings", roles: LIVECHAT_MANAGE, label: "Chat settings", group: "Livechat", icon: "settings" },
+  { path: "/users", page: "users", roles: ADMIN, label: "Users & roles", group: "Access", icon: "users" },
+  { path: "/keys", page: "keys", roles: ADMIN, label: "API keys", group: "Access", icon: "key" },
 ];
 
 const state = { user: null, current: null, returnTo: null };
@@ -73,12 +74,12 @@ function buildShell() {
       nav.append(h("div", { class: "nav-group" }, h("p", { class: "nav-title" }, r.group), list));
     }
     const badge = r.badge ? h("span", { class: "nav-badge", hidden: true, "aria-label": "waiting chats" }) : null;
-    const link = h("a", { href: `#${r.path}`, dataset: { path: r.path } }, h("span", { class: "nav-icon", "aria-hidden": "true" }, r.icon), h("span", r.label), badge);
+    const link = h("a", { href: `#${r.path}`, dataset: { path: r.path } }, icon(r.icon, "nav-icon"), h("span", r.label), badge);
     groups.get(r.group).append(h("li", link));
   }
   const logout = h("button", { class: "btn ghost small", type: "button" }, "Sign out");
   logout.addEventListener("click", signOut);
-  const menu = h("button", { class: "menu-btn", type: "button", "aria-expanded": "false", "aria-controls": "sidebar", "aria-label": "Menu" }, h("span", { "aria-hidden": "true" }, "☰"));
+  const menu = h("button", { class: "menu-btn", type: "button", "aria-expanded": "false", "aria-controls": "sidebar", "aria-label": "Menu" }, icon("menu"));
   const sidebar = h("aside", { class: "sidebar", id: "sidebar" },
     h("a", { class: "brand", href: homeFor(state.user) }, h("span", { class: "logo", "aria-hidden": "true" }, "rt"), h("span", "rtbox")),
     nav,

@@ -1,5 +1,5 @@
 // DOM helpers. Everything user-provided goes in as text: h() appends strings as text
-// nodes and never touches innerHTML, so a name like <img onerror> stays a name.
+// nodes and never parses markup, so a name like <img onerror> stays a name.
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 
