@@ -115,26 +115,44 @@ fn table_exists(conn: &Connection, name: &str) -> StoreResult<bool> {
         .is_some())
 }
 
+/// Queued and served rooms (`livechat_rooms.status`), or `None` before the livechat
+/// migration has run (or if its schema ever stops matching: the dashboard then shows
+/// livechat as unavailable instead of failing).
 pub fn livechat_counts(conn: &Connection) -> StoreResult<Option<LivechatCounts>> {
     if !table_exists(conn, "livechat_rooms")? {
         return Ok(None);
     }
-    let open_chats: i64 = conn.query_row(
-        "SELECT count(*) FROM livechat_rooms WHERE open = 1",
+    let counts = conn.query_row(
+        "SELECT coalesce(sum(status = 'queued'), 0), coalesce(sum(status = 'open'), 0)
+         FROM livechat_rooms WHERE status IN ('queued', 'open')",
         [],
-        |r| r.get(0),
-    )?;
-    let queue: i64 = conn.query_row(
-        "SELECT count(*) FROM livechat_rooms WHERE open = 1 AND agent_id IS NULL",
-        [],
-        |r| r.get(0),
-    )?;
-    Ok(Some(LivechatCounts { queue, open_chats }))
+        |r| {
+            Ok(LivechatCounts {
+                queue: r.get(0)?,
+                open_chats: r.get(1)?,
+            })
+        },
+    );
+    Ok(counts.ok())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn livechat_counts_follow_room_status() {
+        let conn = Connection::open_in_memory().unwrap();
+        assert!(livechat_counts(&conn).unwrap().is_none());
+        conn.execute_batch(
+            "CREATE TABLE livechat_rooms (id TEXT PRIMARY KEY, status TEXT NOT NULL);
+             INSERT INTO livechat_rooms VALUES ('a', 'queued'), ('b', 'queued'),
+               ('c', 'open'), ('d', 'closed'), ('e', 'pending');",
+        )
+        .unwrap();
+        let c = livechat_counts(&conn).unwrap().unwrap();
+        assert_eq!((c.queue, c.open_chats), (2, 1));
+    }
 
     #[test]
     fn previews_are_cut_on_characters() {

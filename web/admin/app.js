@@ -16,7 +16,7 @@ const ROUTES = [
   { path: "/channels/edit", page: "channel-edit", roles: ADMIN, parent: "/channels" },
   { path: "/channels/new", page: "channel-edit", roles: ADMIN, parent: "/channels" },
   { path: "/channels/history", page: "channel-history", roles: ADMIN, parent: "/channels" },
-  { path: "/channels/console", page: "console", roles: ADMIN, parent: "/channels" },
+  { path: "/channels/console", page: "console", roles: ADMIN, parent: "/console" },
   { path: "/console", page: "console", roles: ADMIN, label: "Live console", group: "Realtime", icon: "console" },
   { path: "/triggers", page: "triggers", roles: ADMIN, label: "Triggers", group: "Realtime", icon: "triggers" },
   { path: "/triggers/new", page: "trigger-edit", roles: ADMIN, parent: "/triggers" },
@@ -103,7 +103,29 @@ function buildShell() {
   skip.addEventListener("click", (e) => { e.preventDefault(); main.focus(); });
   clear(root, skip, top, sidebar, scrim, main);
   shell = { main, nav };
-  document.dispatchEvent(new CustomEvent("rtbox:shell", { detail: { user: state.user } }));
+  startQueueWatch();
+}
+
+// Outside the inbox (which has its own live view), keep the queue count in the nav and
+// the title so a manager on another page still sees a visitor waiting.
+let queueTimer = null;
+function startQueueWatch() {
+  clearInterval(queueTimer);
+  const inbox = ROUTES.find((r) => r.path === "/inbox");
+  if (!allowed(inbox)) return;
+  const tick = async () => {
+    if (!state.user || parseHash().path === "/inbox") return;
+    try {
+      const r = await api.get("/api/v1/livechat/inquiries.list?status=queued&count=1");
+      const n = typeof r.total === "number" ? r.total : (r.inquiries || []).length;
+      setNavBadge("/inbox", n);
+      document.title = `${n ? `(${n}) ` : ""}${document.title.replace(/^\(\d+\) /, "")}`;
+    } catch (e) {
+      if (e.status === 404) clearInterval(queueTimer);
+    }
+  };
+  tick();
+  queueTimer = setInterval(tick, 15000);
 }
 
 export function setNavBadge(path, count) {
@@ -125,6 +147,7 @@ async function signOut() {
   setToken(null);
   state.user = null;
   shell = null;
+  clearInterval(queueTimer);
   toast("Signed out.");
   navigate("#/login");
 }
@@ -178,7 +201,7 @@ async function route() {
   const page = mod.render(ctx);
   state.current = page;
   clear(shell.main, page.el);
-  document.title = `${r.label || (mod.title || "rtbox")} · rtbox`;
+  if (r.path !== "/inbox") document.title = `${r.label || (mod.title || "rtbox")} · rtbox`;
   const heading = shell.main.querySelector("h1");
   if (heading && document.activeElement === document.body) heading.focus({ preventScroll: true });
   window.scrollTo(0, 0);

@@ -30,6 +30,8 @@ export function codeEditor({ value = "", label = "Script", rows = 18 } = {}) {
 
   function renderGutter() {
     const count = area.value.split("\n").length;
+    // Grow with the script (12 to 40 lines), then scroll.
+    area.rows = Math.min(40, Math.max(12, count + 2));
     if (count !== lines) {
       lines = count;
       const frag = document.createDocumentFragment();
