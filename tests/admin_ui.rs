@@ -16,7 +16,9 @@ fn admin_ui_in_chromium() {
     if !browser_ready() {
         return;
     }
-    let s = Server::start();
+    // Loopback outbound is allowed so the livechat trigger's external-service test can
+    // reach the script's local HTTP service.
+    let s = Server::start_with(&["--allow-private-outbound"], &[]);
     let link = s
         .stdout_lines()
         .iter()
