@@ -38,6 +38,9 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     let triggers = TriggerService::start(db.clone(), settings.clone()).await?;
     let channels = ChannelService::start(db.clone(), settings.clone(), triggers.clone()).await?;
     channels.spawn_background();
+    let livechat =
+        crate::livechat::LivechatService::start(db.clone(), channels.clone(), settings.clone())
+            .await?;
 
     if let Some(token) = auth.issue_setup_token_if_needed().await? {
         println!(
@@ -55,6 +58,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     let data_metrics = web::Data::new(metrics);
     let sampler = web::Data::new(crate::stats::Sampler::new());
     sampler.clone().into_inner().spawn();
+    let data_livechat = web::Data::from(livechat.clone());
     let auth_for_app = auth.clone();
     let app = move || {
         App::new()
@@ -65,6 +69,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
             .app_data(data_channels.clone())
             .app_data(data_metrics.clone())
             .app_data(sampler.clone())
+            .app_data(data_livechat.clone())
             .app_data(api::json_config(body_limit))
             .app_data(web::PayloadConfig::new(body_limit))
             .app_data(api::query_config())
@@ -112,6 +117,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         loop {
             tick.tick().await;
             auth_housekeeping.housekeeping();
+            livechat.housekeeping();
         }
     });
 

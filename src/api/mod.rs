@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod channels;
 pub mod keys;
+pub mod livechat;
 pub mod ops;
 pub mod syncano;
 pub mod triggers;
@@ -135,6 +136,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     ws::configure(cfg);
     triggers::configure(cfg);
     admin::configure(cfg);
+    livechat::configure(cfg);
 }
 
 /// A method a route does not serve answers 405 `{"detail": "Method \"X\" not allowed."}`
