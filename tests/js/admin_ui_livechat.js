@@ -60,21 +60,21 @@ async function run(t) {
 
   await step(page, "livechat trigger form: every condition and action; the service test; Rocket.Chat's shape back", async () => {
     await go(page, "/livechat/triggers/new");
-    await page.getByLabel("Name").fill("pricing help");
+    await page.getByLabel("Name", { exact: true }).fill("pricing help");
     await page.getByLabel("Description").fill(`Offer help on pricing ${XSS}`);
     await page.getByLabel("Run once per visitor (across visits and devices)").check();
     const conds = page.locator("fieldset", { hasText: "When (all of these)" });
-    await conds.getByLabel("Condition").first().selectOption("page-url");
-    await conds.getByLabel("Value").first().fill("(");
+    await conds.getByLabel("Condition", { exact: true }).first().selectOption("page-url");
+    await conds.getByLabel("Value", { exact: true }).first().fill("(");
     await page.getByRole("button", { name: "Create trigger" }).click();
     await page.getByText("Not a valid regular expression").waitFor();
-    await conds.getByLabel("Value").first().fill("/pricing");
+    await conds.getByLabel("Value", { exact: true }).first().fill("/pricing");
     await page.getByRole("button", { name: "+ Add condition" }).click();
-    await conds.getByLabel("Condition").nth(1).selectOption("time-on-site");
-    await conds.getByLabel("Value").nth(1).fill("5");
+    await conds.getByLabel("Condition", { exact: true }).nth(1).selectOption("time-on-site");
+    await conds.getByLabel("Value", { exact: true }).nth(1).fill("5");
     for (const name of ["chat-opened-by-visitor", "after-guest-registration"]) {
       await page.getByRole("button", { name: "+ Add condition" }).click();
-      const last = conds.getByLabel("Condition").last();
+      const last = conds.getByLabel("Condition", { exact: true }).last();
       await last.selectOption(name);
     }
     // Remove the last two again: the trigger keeps page-url AND time-on-site.
@@ -83,9 +83,9 @@ async function run(t) {
     const acts = page.locator("fieldset", { hasText: "Then" });
     await acts.getByLabel("Speaks as").first().selectOption("custom");
     await acts.getByLabel("Name shown").first().fill("Pricing bot");
-    await acts.getByLabel("Message").first().fill("Questions about plans? Ask away.");
+    await acts.getByLabel("Message", { exact: true }).first().fill("Questions about plans? Ask away.");
     await page.getByRole("button", { name: "+ Add action" }).click();
-    await acts.getByLabel("Action").last().selectOption("use-external-service");
+    await acts.getByLabel("Action", { exact: true }).last().selectOption("use-external-service");
     await acts.getByLabel("Service URL").last().fill(service.url);
     await acts.getByLabel("Timeout (milliseconds)").last().fill("3000");
     await acts.getByLabel("Fallback message").last().fill("We will be right with you.");
@@ -109,7 +109,7 @@ async function run(t) {
     assert(p1.serviceUrl === service.url && Number(p1.serviceTimeout) === 3000 && p1.serviceFallbackMessage === "We will be right with you.", `service params: ${JSON.stringify(p1)}`);
     // Edit round-trip: the form loads it back and saving keeps the same id.
     await page.getByRole("link", { name: "pricing help" }).click();
-    await page.getByLabel("Name").fill("pricing help (edited)");
+    await page.getByLabel("Name", { exact: true }).fill("pricing help (edited)");
     await page.getByRole("button", { name: "Save" }).click();
     await page.getByRole("link", { name: "pricing help (edited)" }).waitFor();
     const one = await apiCall("GET", `/api/v1/livechat/triggers/${tr._id}`, undefined, adminToken);

@@ -99,7 +99,7 @@ export class Socket {
   sendJoin(j) {
     const options = { channel: j.channel };
     if (j.room) options.room = j.room;
-    if (j.lastId) options.last_id = j.lastId;
+    if (j.lastId !== undefined && j.lastId !== null) options.last_id = j.lastId;
     return this.call("join", options, { presence: !!j.presence });
   }
 
