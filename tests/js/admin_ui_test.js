@@ -12,7 +12,14 @@
 // scroll. Prints `PASS step` per step; exits 1 on the first failure (with screenshots).
 "use strict";
 
-const { launch, step, screenshot, deadline } = require("./browser");
+const browserHelpers = require("./browser");
+const { launch, step, deadline } = browserHelpers;
+
+// Screenshots from the top of the page, so the fixed sidebar sits where a person sees it.
+async function screenshot(page, name) {
+  await page.evaluate(() => window.scrollTo(0, 0)).catch(() => {});
+  return browserHelpers.screenshot(page, name);
+}
 
 const [base, setupLink] = process.argv.slice(2);
 if (!base || !setupLink) {
@@ -134,6 +141,38 @@ async function noHorizontalScroll(page, label) {
     checkProblems();
   });
 
+  await step(page, "channels: search filters the list; history pages back; delete asks first", async () => {
+    for (const name of ["temp-1", "temp-2"]) {
+      const r = await apiCall("POST", "/api/v1/channels", { name, description: "scratch" }, adminToken);
+      assert(r.status === 201, r.text);
+    }
+    for (let i = 0; i < 30; i += 1) await apiCall("POST", "/api/v1/channels/temp-1/publish", { payload: { n: i } }, adminToken);
+    await go(page, "/channels");
+    await page.getByLabel("Search channels").fill("temp");
+    await page.locator("td", { hasText: "temp-2" }).waitFor();
+    await waitFor(async () => (await page.locator("a.strong", { hasText: "news" }).count()) === 0, "news filtered out");
+    await page.getByLabel("Search channels").fill("zzz-nothing");
+    await page.getByText("No channel matches").waitFor();
+    await go(page, "/channels/history?name=temp-1");
+    await page.locator(".msg", { hasText: '"n": 29' }).waitFor();
+    assert(await page.locator(".msg").count() === 25, "a page holds 25 messages");
+    await page.getByRole("button", { name: "Older →" }).click();
+    await page.locator(".msg", { hasText: '"n": 0' }).waitFor();
+    assert(await page.locator(".msg").count() === 5, "the second page holds the rest");
+    await page.getByRole("button", { name: "← Newer" }).click();
+    await page.locator(".msg", { hasText: '"n": 29' }).waitFor();
+    await go(page, "/channels?search=temp-2");
+    await page.locator("tr", { hasText: "temp-2" }).getByRole("button", { name: "Delete" }).click();
+    const dlg = page.locator("dialog");
+    await dlg.getByRole("button", { name: "Cancel" }).click();
+    assert((await apiCall("GET", "/api/v1/channels/temp-2", undefined, adminToken)).status === 200, "cancel keeps it");
+    await page.locator("tr", { hasText: "temp-2" }).getByRole("button", { name: "Delete" }).click();
+    await dlg.getByRole("button", { name: "Delete" }).click();
+    await page.getByText("Deleted temp-2.").waitFor();
+    await waitFor(async () => (await apiCall("GET", "/api/v1/channels/temp-2", undefined, adminToken)).status === 404, "channel deleted");
+    checkProblems();
+  });
+
   let triggerId;
   await step(page, "trigger: a syntax error is marked at its line; fixed; the test runner shows the rewritten output", async () => {
     await go(page, "/triggers/new");
@@ -189,6 +228,20 @@ async function noHorizontalScroll(page, label) {
     checkProblems();
   });
 
+  await step(page, "client-token secret: rotated behind a confirmation, shown once", async () => {
+    await go(page, "/keys");
+    await page.getByRole("button", { name: "Rotate secret" }).click();
+    await page.locator("dialog").getByRole("button", { name: "Rotate" }).click();
+    const box = page.locator(".secret-box", { hasText: "shown only once" }).locator("input");
+    await box.waitFor();
+    const secret = await box.inputValue();
+    assert(secret.length >= 32, `a new secret is shown (${secret.length} chars)`);
+    await page.reload();
+    await page.getByRole("heading", { name: "API keys" }).waitFor();
+    assert(!(await page.content()).includes(secret), "the secret is gone after a reload");
+    checkProblems();
+  });
+
   await step(page, "hostile names render as text", async () => {
     const t = await apiCall("POST", "/api/v1/triggers", { name: XSS, channel: "news", script: "payload", description: XSS }, adminToken);
     assert(t.status === 201, `create XSS trigger: ${t.text}`);
@@ -213,6 +266,32 @@ async function noHorizontalScroll(page, label) {
     await dlg.getByRole("button", { name: "Create user" }).click();
     await page.locator("td", { hasText: AGENT.email }).waitFor();
     await page.getByText(`Agent ${XSS}`).waitFor();
+    const row = page.locator("tr", { hasText: AGENT.email });
+    // Reset the password through the dialog; the new one signs in.
+    await row.getByRole("button", { name: "Reset password" }).click();
+    await page.locator("dialog").getByLabel("New password").fill("agent password 2");
+    await page.locator("dialog").getByRole("button", { name: "Set password" }).click();
+    await page.getByText("Password changed").waitFor();
+    AGENT.password = "agent password 2";
+    const login = await apiCall("POST", "/api/v1/auth/login", AGENT);
+    assert(login.status === 200, `the reset password works: ${login.text}`);
+    // Deactivate (asks first), then activate again.
+    await row.getByRole("button", { name: "Deactivate" }).click();
+    await page.locator("dialog").getByRole("button", { name: "Deactivate" }).click();
+    await row.getByText("deactivated").waitFor();
+    const denied = await apiCall("POST", "/api/v1/auth/login", AGENT);
+    assert(denied.status === 401, `a deactivated user cannot sign in: ${denied.status} ${denied.text}`);
+    await row.getByRole("button", { name: "Activate" }).click();
+    await row.getByText("active", { exact: true }).waitFor();
+    // Edit roles: make the agent also a manager, then back.
+    await row.getByRole("button", { name: "Edit" }).click();
+    await page.locator("dialog").getByLabel(/Livechat manager/).check();
+    await page.locator("dialog").getByRole("button", { name: "Save" }).click();
+    await row.getByText("manager").waitFor();
+    await row.getByRole("button", { name: "Edit" }).click();
+    await page.locator("dialog").getByLabel(/Livechat manager/).uncheck();
+    await page.locator("dialog").getByRole("button", { name: "Save" }).click();
+    await waitFor(async () => (await row.innerText()).includes("agent") && !(await row.innerText()).includes("manager"), "roles back to agent");
     checkProblems();
   });
 

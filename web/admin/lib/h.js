@@ -91,6 +91,8 @@ export function toast(message, kind = "ok") {
   }
   const t = h("div", { class: `toast ${kind}` }, message);
   toastRegion.append(t);
+  // Three at most: older ones make room.
+  while (toastRegion.children.length > 3) toastRegion.firstChild.remove();
   setTimeout(() => t.classList.add("leaving"), kind === "error" ? 6000 : 3200);
   setTimeout(() => t.remove(), kind === "error" ? 6400 : 3600);
 }
@@ -130,14 +132,14 @@ export async function copyText(text, input) {
   }
 }
 
-export function secretBox(label, secret, note) {
+export function secretBox(label, secret, note, { neutral = false } = {}) {
   const input = h("input", { class: "mono secret", readonly: true, value: secret, "aria-label": label });
   const btn = h("button", { class: "btn", type: "button" }, "Copy");
   btn.addEventListener("click", async () => {
     try { await copyText(secret, input); btn.textContent = "Copied"; setTimeout(() => { btn.textContent = "Copy"; }, 1500); toast("Copied to the clipboard."); }
     catch (e) { toast(e.message, "error"); }
   });
-  return h("div", { class: "secret-box", role: "group", "aria-label": label },
+  return h("div", { class: neutral ? "secret-box neutral" : "secret-box", role: "group", "aria-label": label },
     h("p", { class: "secret-note" }, note),
     h("div", { class: "row" }, input, btn));
 }

@@ -3,6 +3,7 @@
 
 import { h, clear, field, select, busy, toast, pageHeader, spinner, secretBox } from "../lib/h.js";
 import { api } from "../lib/api.js";
+import { icon } from "../lib/icons.js";
 
 // Known settings, in the order shown; anything else the server returns is listed after.
 const KNOWN = {
@@ -26,6 +27,10 @@ const KNOWN = {
   Livechat_conversation_finished_text: ["Text after the end", "Conversation end", "textarea"],
   Livechat_enable_transcript: ["Offer a transcript by email", "Conversation end", "boolean"],
   Livechat_transcript_message: ["Transcript prompt", "Conversation end", "textarea"],
+  Livechat_enable_message_character_limit: ["Limit message length", "Messages", "boolean"],
+  Livechat_message_character_limit: ["Longest visitor message (characters)", "Messages", "text"],
+  Livechat_offline_email: ["Send offline messages to (email)", "Offline", "text"],
+  Livechat_hide_watermark: ["Hide the “powered by” line", "Window", "boolean"],
 };
 
 function isColor(v) { return /^#[0-9a-f]{3}([0-9a-f]{3})?$/i.test(String(v || "").trim()); }
@@ -35,8 +40,8 @@ function preview() {
   const header = h("div", { class: "pv-header" }, title, h("span", { class: "pv-x", "aria-hidden": "true" }, "×"));
   const agent = h("p", { class: "pv-agent" });
   const body = h("div", { class: "pv-body" });
-  const win = h("div", { class: "pv-window" }, header, agent, body, h("div", { class: "pv-compose" }, h("span", "Type your message…"), h("span", { class: "pv-send", "aria-hidden": "true" }, "➤")));
-  const bubble = h("div", { class: "pv-bubble", "aria-hidden": "true" }, "💬");
+  const win = h("div", { class: "pv-window" }, header, agent, body, h("div", { class: "pv-compose" }, h("span", "Type your message…"), h("span", { class: "pv-send", "aria-hidden": "true" }, "Send")));
+  const bubble = h("div", { class: "pv-bubble", "aria-hidden": "true" }, icon("inbox"));
   const stage = h("div", { class: "pv-stage", role: "img", "aria-label": "Preview of the chat widget" }, h("div", { class: "pv-page" }, h("div", { class: "pv-line" }), h("div", { class: "pv-line short" }), h("div", { class: "pv-line" })), win, bubble);
   const offline = h("input", { type: "checkbox" });
   const el = h("section", { class: "card preview-card" }, h("div", { class: "card-head row" }, h("h2", "Preview"), h("span", { class: "spacer" }), h("label", { class: "inline small" }, offline, " as offline")), stage);
@@ -74,7 +79,7 @@ export function render() {
   const el = h("div", { class: "page" },
     pageHeader("Widget", "How the chat looks on your site. Changes apply to every page at once."),
     h("section", { class: "card" }, h("h2", "Install"), h("p", { class: "sub" }, "Paste this before </body> on every page of your site."),
-      secretBox("Install snippet", snippet, "One script tag; it finds this server from its own address.")),
+      secretBox("Install snippet", snippet, "One script tag; it finds this server from its own address.", { neutral: true })),
     body);
 
   function build(list) {

@@ -162,7 +162,7 @@ export function render({ query, navigate }) {
     const formError = h("p", { class: "form-error", role: "alert" });
     const save = h("button", { class: "btn primary", type: "submit" }, creating ? "Create trigger" : "Save");
     const form = h("form", { class: "form card", novalidate: true },
-      f.name.wrap, f.description.wrap, h("div", { class: "row wrap" }, f.enabled.wrap, f.runOnce.wrap),
+      f.name.wrap, f.description.wrap, h("div", { class: "checks" }, f.enabled.wrap, f.runOnce.wrap),
       h("fieldset", {}, h("legend", "When (all of these)"), conds, condError, addCondBtn),
       h("fieldset", {}, h("legend", "Then"), acts, actError, addActBtn),
       formError,

@@ -109,7 +109,7 @@ export function render({ query, navigate }) {
       h("div", { class: "card-head" }, h("h2", "Test run"), h("p", { class: "sub" }, "Runs the saved script once; nothing is published or stored.")),
       h("div", { class: "grid3" }, field("Action", action).wrap, field("Channel", channel).wrap, field("Room", room).wrap),
       pf.wrap,
-      h("div", { class: "row wrap" }, field("Client is authenticated", authed).wrap, field("Really call http()", allowHttp, { hint: "Off: http() calls are not made." }).wrap),
+      h("div", { class: "checks" }, field("Client is authenticated", authed).wrap, field("Really call http()", allowHttp, { hint: "Off: http() calls are not made." }).wrap),
       h("div", { class: "form-actions" }, run), out);
     payload.addEventListener("input", () => { const r = parseJson(payload.value); pf.setError(r.ok ? "" : r.message); });
     form.addEventListener("submit", async (e) => {
