@@ -43,8 +43,16 @@ fn preview(text: &str) -> String {
 pub fn recent_activity(conn: &Connection, limit: i64) -> StoreResult<Vec<Activity>> {
     let mut out = Vec::new();
     let mut stmt = conn.prepare_cached(
-        "SELECT channel, id, room, author, created_at, substr(payload, 1, 400), kind
-         FROM messages ORDER BY created_unix DESC, created_at DESC LIMIT ?1",
+        // Livechat's own notification feeds (`livechat-queue`, `livechat-agent/…`, …) are
+        // plumbing, not activity; a livechat room message reads as "sender: text".
+        "SELECT channel, id, room, author, created_at,
+                CASE WHEN channel LIKE 'livechat/%' AND json_valid(payload)
+                     THEN coalesce(json_extract(payload, '$.sender'), 'message') || ': '
+                          || coalesce(json_extract(payload, '$.msg'), '')
+                     ELSE substr(payload, 1, 400) END,
+                kind
+         FROM messages WHERE channel NOT LIKE 'livechat-%'
+         ORDER BY created_unix DESC, created_at DESC LIMIT ?1",
     )?;
     let rows = stmt.query_map(params![limit], |r| {
         let author: String = r.get(3)?;

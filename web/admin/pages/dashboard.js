@@ -52,7 +52,9 @@ export function render() {
       const isRun = it.kind === "trigger_run";
       const link = isRun
         ? h("a", { href: `#/triggers/edit?id=${encodeURIComponent(it.author.trigger)}` }, it.trigger_name || `trigger ${it.author.trigger}`)
-        : h("a", { href: `#/channels/history?name=${encodeURIComponent(it.channel)}` }, it.channel);
+        : it.channel.startsWith("livechat/")
+          ? h("a", { href: `#/inbox?rid=${encodeURIComponent(it.channel.slice("livechat/".length))}` }, "livechat chat")
+          : h("a", { href: `#/channels/history?name=${encodeURIComponent(it.channel)}` }, it.channel);
       return h("li", { class: "feed-item" },
         h("time", { datetime: it.time }, fmtClock(it.time)),
         badge(isRun ? "run" : it.kind, isRun ? (it.summary.startsWith("ok") ? "ok" : "warn") : "info"),
