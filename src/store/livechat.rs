@@ -499,6 +499,17 @@ pub fn open_rooms_of_agent(conn: &Connection, agent_id: i64) -> StoreResult<Vec<
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// (queued, open) for dashboards: rooms waiting in the queue, and rooms not closed
+/// (pending, queued or open).
+pub fn counts(conn: &Connection) -> StoreResult<(i64, i64)> {
+    Ok(conn.query_row(
+        "SELECT coalesce(sum(status = 'queued'), 0), coalesce(sum(status != 'closed'), 0)
+         FROM livechat_rooms",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
+}
+
 pub fn count_rooms_by_status(conn: &Connection) -> StoreResult<Vec<(String, i64)>> {
     let mut stmt = conn.prepare("SELECT status, count(*) FROM livechat_rooms GROUP BY status")?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -887,4 +898,20 @@ pub fn room_messages(
         |r| Ok((r.get(0)?, json_col(r, 1)?)),
     )?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The room message a client sent with its own `_id`, if stored already (retries).
+pub fn room_message_by_id(
+    conn: &Connection,
+    channel: &str,
+    id: &str,
+) -> StoreResult<Option<(i64, Value)>> {
+    Ok(conn
+        .query_row(
+            "SELECT id, payload FROM messages WHERE channel = ?1 AND kind = 'message'
+               AND json_extract(payload, '$._id') = ?2 LIMIT 1",
+            params![channel, id],
+            |r| Ok((r.get(0)?, json_col(r, 1)?)),
+        )
+        .optional()?)
 }
