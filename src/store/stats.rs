@@ -123,25 +123,14 @@ fn table_exists(conn: &Connection, name: &str) -> StoreResult<bool> {
         .is_some())
 }
 
-/// Queued and served rooms (`livechat_rooms.status`), or `None` before the livechat
-/// migration has run (or if its schema ever stops matching: the dashboard then shows
-/// livechat as unavailable instead of failing).
+/// The livechat queue and open conversations (not closed: queued, pending, served),
+/// counted by the livechat store; `None` before the livechat migration has run.
 pub fn livechat_counts(conn: &Connection) -> StoreResult<Option<LivechatCounts>> {
     if !table_exists(conn, "livechat_rooms")? {
         return Ok(None);
     }
-    let counts = conn.query_row(
-        "SELECT coalesce(sum(status = 'queued'), 0), coalesce(sum(status = 'open'), 0)
-         FROM livechat_rooms WHERE status IN ('queued', 'open')",
-        [],
-        |r| {
-            Ok(LivechatCounts {
-                queue: r.get(0)?,
-                open_chats: r.get(1)?,
-            })
-        },
-    );
-    Ok(counts.ok())
+    let (queue, open_chats) = super::livechat::counts(conn)?;
+    Ok(Some(LivechatCounts { queue, open_chats }))
 }
 
 #[cfg(test)]
@@ -159,7 +148,7 @@ mod tests {
         )
         .unwrap();
         let c = livechat_counts(&conn).unwrap().unwrap();
-        assert_eq!((c.queue, c.open_chats), (2, 1));
+        assert_eq!((c.queue, c.open_chats), (2, 4));
     }
 
     #[test]

@@ -237,6 +237,39 @@ async function run(t) {
     assert(agentProblems.length === 0, agentProblems.join("\n"));
   });
 
+  await step(agent, "the agent transfers a second chat to a colleague", async () => {
+    const colleague = await apiCall("POST", "/api/v1/users", { email: "agent2@example.com", name: "Bea", password: "agent two password", roles: ["agent"] }, adminToken);
+    assert(colleague.status === 201, colleague.text);
+    const token2 = `visitor2-${Date.now()}`;
+    await apiCall("POST", "/api/v1/livechat/visitor", { visitor: { token: token2, name: "Carla" } });
+    const room = await apiCall("GET", `/api/v1/livechat/room?token=${token2}`);
+    const rid2 = room.json.room._id;
+    await apiCall("POST", "/api/v1/livechat/message", { token: token2, rid: rid2, msg: "Hello?" });
+    await agent.setViewportSize({ width: 1280, height: 860 });
+    await agent.goto(`${base}/admin/#/inbox`);
+    await agent.getByRole("tab", { name: /Queue/ }).click();
+    const item = agent.locator(".chat-item", { hasText: "Carla" });
+    await item.getByRole("button", { name: "Take" }).click();
+    await agent.locator(".cmsg.visitor", { hasText: "Hello?" }).waitFor();
+    await agent.getByRole("button", { name: "Transfer" }).click();
+    const dlg = agent.locator("dialog");
+    await dlg.getByLabel("Transfer to").selectOption({ label: /Bea/ }).catch(async () => {
+      const options = await dlg.getByLabel("Transfer to").locator("option").allTextContents();
+      const bea = options.find((o) => o.startsWith("Bea"));
+      assert(bea, `Bea is a transfer target: ${options}`);
+      await dlg.getByLabel("Transfer to").selectOption({ label: bea });
+    });
+    await dlg.getByLabel("Note for your colleague").fill("Needs a refund");
+    await dlg.getByRole("button", { name: "Transfer" }).click();
+    await agent.getByText("Chat transferred.").waitFor();
+    await waitFor(async () => {
+      const r = await apiCall("GET", "/api/v1/livechat/rooms?open=true", undefined, adminToken);
+      const x = (r.json.rooms || []).find((y) => y._id === rid2);
+      return x && x.servedBy && x.servedBy.username === "agent2@example.com";
+    }, "the room is served by the colleague");
+    assert(agentProblems.length === 0, agentProblems.join("\n"));
+  });
+
   visitorWs.ws.close();
   await ctx2.close();
   service.close();

@@ -89,7 +89,7 @@ export function render() {
       t.errs.chart.update(series.trigger_errors || [], "/s");
       t.errs.el.classList.toggle("alert", s.trigger_errors_total > 0);
       t.chat.value.textContent = s.livechat_enabled ? `${fmtNum(s.livechat_queue)} waiting` : "–";
-      t.chat.sub.textContent = s.livechat_enabled ? `${fmtNum(s.livechat_open_chats)} open chats` : "Livechat has no data yet.";
+      t.chat.sub.textContent = s.livechat_enabled ? `${fmtNum(s.livechat_open_chats)} open conversations` : "Livechat is not set up.";
       t.chans.value.textContent = fmtNum(s.channels);
       t.chans.sub.textContent = "defined (patterns count once)";
       t.db.value.textContent = fmtBytes(s.database_size_bytes);

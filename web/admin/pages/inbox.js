@@ -351,12 +351,13 @@ export function render(ctx) {
     const comment = field("Note for your colleague", h("input", { type: "text", maxlength: "500" }));
     let target;
     try {
-      const r = await api.get("/api/v1/livechat/users/agent?count=100");
+      const r = await api.get("/api/v1/livechat/agents.available");
       const others = (r.users || []).filter((u) => String(u._id) !== String(me.id));
       if (!others.length) { toast("There is no other agent to transfer to.", "error"); return; }
       target = field("Transfer to", select(others.map((u) => [u._id, `${u.name || u.username} — ${u.livechatStatus || "offline"}${u.openChats !== undefined ? `, ${u.openChats} open` : ""}`]), others[0]._id));
-    } catch {
-      target = field("Transfer to (agent user id)", h("input", { type: "text", required: true }), { hint: "Your role cannot list agents; ask a manager for the id." });
+    } catch (e) {
+      toast(`Cannot list agents: ${e.message}`, "error");
+      return;
     }
     const form = h("form", { class: "form" }, target.wrap, comment.wrap, err, h("div", { class: "dialog-actions" }, cancel, ok));
     const d = dialog(`Transfer ${visitorName(state.room)}`, form);
