@@ -318,10 +318,23 @@ async function noHorizontalScroll(page, label) {
         await screenshot(page, `page-${hash.replace(/[?=&]/g, "-")}-${width}`);
       }
     }
+    // Dark mode follows the system.
+    await page.emulateMedia({ colorScheme: "dark" });
+    await go(page, `/triggers/edit?id=${triggerId}`);
+    const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    assert(bg !== "rgb(246, 247, 251)" && /rgb\((\d+), (\d+), (\d+)\)/.test(bg) && Number(/\d+/.exec(bg)[0]) < 60, `dark background (${bg})`);
+    await screenshot(page, "dark-trigger-editor-375");
+    await page.setViewportSize({ width: 1280, height: 860 });
+    await go(page, "/");
+    await page.waitForTimeout(2500);
+    await screenshot(page, "dark-dashboard-1280");
+    await page.emulateMedia({ colorScheme: "light" });
+    await page.setViewportSize({ width: 375, height: 760 });
     // The phone navigation: a drawer opened from the menu button, closed with Escape.
     await go(page, "/channels");
     await page.getByRole("button", { name: "Menu" }).click();
     await page.locator("body.nav-open").waitFor();
+    await page.waitForTimeout(400);
     await screenshot(page, "nav-drawer-375");
     await page.keyboard.press("Escape");
     await page.waitForFunction(() => !document.body.classList.contains("nav-open"));

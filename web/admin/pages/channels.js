@@ -5,7 +5,7 @@ import { api, chanPath, qs } from "../lib/api.js";
 
 const PAGE = 20;
 
-export function render({ query, navigate }) {
+export function render({ query }) {
   let offset = Number(query.get("offset") || 0) || 0;
   const search = h("input", { type: "search", placeholder: "Search name or description", "aria-label": "Search channels", value: query.get("search") || "" });
   const list = h("div", { class: "list-wrap" });
@@ -43,12 +43,14 @@ export function render({ query, navigate }) {
       return;
     }
     const rows = page.objects.map((c) => {
-      const del = h("button", { class: "btn small danger ghost", type: "button" }, "Delete");
-      del.addEventListener("click", () => remove(c, del));
+      // Livechat's own channels (rooms, queue and agent feeds): deleting them breaks livechat.
+      const managed = /^livechat[-/]/.test(c.name);
+      const del = managed ? null : h("button", { class: "btn small danger ghost", type: "button" }, "Delete");
+      if (del) del.addEventListener("click", () => remove(c, del));
       const enc = encodeURIComponent(c.name);
       return h("tr", {},
         h("td", { "data-label": "Name" }, h("a", { class: "strong", href: `#/channels/edit?name=${enc}` }, c.name), c.description ? h("p", { class: "muted small" }, c.description) : null),
-        h("td", { "data-label": "Type" }, badge(c.name.endsWith("/*") ? "pattern" : c.type === "separate_rooms" ? "rooms" : "default")),
+        h("td", { "data-label": "Type" }, badge(c.name.endsWith("/*") ? "pattern" : c.type === "separate_rooms" ? "rooms" : "default"), managed ? badge("livechat", "info") : null),
         h("td", { "data-label": "Access" }, h("span", { class: "small" }, `anonymous: ${c.other_permissions} · tokens: ${c.group_permissions}`)),
         h("td", { "data-label": "History" }, h("span", { class: "small" }, c.history.persist ? `${c.history.max_messages.toLocaleString()} msgs` : "memory only")),
         h("td", { "data-label": "Updated" }, h("span", { class: "small muted", title: c.updated_at }, fmtAgo(c.updated_at))),
@@ -67,6 +69,5 @@ export function render({ query, navigate }) {
     clear(pager, prev, h("span", { class: "muted small" }, `${offset + 1}–${offset + page.objects.length}`), next);
   }
   load();
-  void navigate;
   return { el };
 }
