@@ -358,6 +358,20 @@ async function noHorizontalScroll(page, label) {
     await p2.getByRole("heading", { name: "Not for your role" }).waitFor();
     await screenshot(p2, "agent-no-access");
     await ctx2.close();
+    // A livechat manager: the inbox and the livechat pages, still no keys or users.
+    const mgr = await apiCall("POST", "/api/v1/users", { email: "manager@example.com", password: "manager password", roles: ["manager"] }, adminToken);
+    assert(mgr.status === 201, mgr.text);
+    const ctx3 = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const p3 = await ctx3.newPage();
+    await p3.goto(`${base}/admin/`);
+    await p3.getByLabel("Email").fill("manager@example.com");
+    await p3.getByLabel("Password").fill("manager password");
+    await p3.getByRole("button", { name: "Sign in" }).click();
+    await p3.locator(".nav").waitFor();
+    const mnav = (await p3.locator(".nav").innerText()).split("\n");
+    for (const shown of livechat ? ["Inbox", "Chat triggers", "Widget", "Chat settings"] : ["Inbox"]) assert(mnav.includes(shown), `manager nav has ${shown}: ${mnav}`);
+    for (const hidden of ["API keys", "Users & roles", "Channels", "Dashboard", "Triggers"]) assert(!mnav.includes(hidden), `manager nav hides ${hidden}: ${mnav}`);
+    await ctx3.close();
     checkProblems();
   });
 
