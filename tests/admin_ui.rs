@@ -401,3 +401,60 @@ fn admin_scripts_never_write_html_from_strings() {
         }
     }
 }
+
+#[test]
+fn channel_list_search_pages_and_keeps_the_term_in_links() {
+    let s = Server::start();
+    let admin = s.admin_token();
+    for i in 0..5 {
+        s.post("/api/v1/channels")
+            .bearer_auth(&admin)
+            .json(&json!({"name": format!("team-{i}"), "description": "Team room"}))
+            .call()
+            .expect(201);
+    }
+    s.post("/api/v1/channels")
+        .bearer_auth(&admin)
+        .json(&json!({"name": "billing", "description": "Invoices for the TEAM"}))
+        .call()
+        .expect(201);
+    let page = s
+        .get("/api/v1/channels?search=TEAM-&page_size=2")
+        .bearer_auth(&admin)
+        .call()
+        .expect(200);
+    let names: Vec<&str> = page["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["team-0", "team-1"]);
+    let next = page["next"].as_str().expect("a next link");
+    assert!(
+        next.contains("search=team%2D") || next.contains("search=team-"),
+        "{next}"
+    );
+    let page2 = s.get(next).bearer_auth(&admin).call().expect(200);
+    assert_eq!(page2["objects"][0]["name"], "team-2");
+    // The description matches too, case-insensitively.
+    let by_description = s
+        .get("/api/v1/channels?search=invoices")
+        .bearer_auth(&admin)
+        .call()
+        .expect(200);
+    assert_eq!(by_description["objects"].as_array().unwrap().len(), 1);
+    assert_eq!(by_description["objects"][0]["name"], "billing");
+    let none = s
+        .get("/api/v1/channels?search=nothing-like-it")
+        .bearer_auth(&admin)
+        .call()
+        .expect(200);
+    assert_eq!(none["objects"], json!([]));
+    assert_eq!(none["next"], Value::Null);
+    let bad = s
+        .get("/api/v1/channels?offset=minus")
+        .bearer_auth(&admin)
+        .call();
+    assert_eq!(bad.status, 400);
+}
