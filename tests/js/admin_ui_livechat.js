@@ -157,6 +157,12 @@ async function run(t) {
   });
 
   const ctx2 = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  // Count the inbox's new-chat chimes (oscillators started) without needing speakers.
+  await ctx2.addInitScript(() => {
+    window.__chimes = 0;
+    const Base = window.AudioContext;
+    if (Base) window.AudioContext = class extends Base { createOscillator() { window.__chimes += 1; return super.createOscillator(); } };
+  });
   const agent = await ctx2.newPage();
   const agentProblems = [];
   agent.on("pageerror", (e) => agentProblems.push(`agent page error: ${e.message}`));
@@ -237,18 +243,26 @@ async function run(t) {
     assert(agentProblems.length === 0, agentProblems.join("\n"));
   });
 
-  await step(agent, "the agent transfers a second chat to a colleague", async () => {
+  await step(agent, "a new chat chimes and badges the title; the agent takes it and transfers it to a colleague", async () => {
     const colleague = await apiCall("POST", "/api/v1/users", { email: "agent2@example.com", name: "Bea", password: "agent two password", roles: ["agent"] }, adminToken);
     assert(colleague.status === 201, colleague.text);
+    await agent.setViewportSize({ width: 1280, height: 860 });
+    await agent.goto(`${base}/admin/#/inbox`);
+    await agent.locator(".live-dot.on").waitFor();
+    await agent.getByRole("tab", { name: /Queue/ }).click();
+    await agent.getByText("Nobody is waiting").waitFor();
+    const chimesBefore = await agent.evaluate(() => window.__chimes);
+    // A new chat arrives while the inbox is open: sound, title badge, nav badge.
     const token2 = `visitor2-${Date.now()}`;
     await apiCall("POST", "/api/v1/livechat/visitor", { visitor: { token: token2, name: "Carla" } });
     const room = await apiCall("GET", `/api/v1/livechat/room?token=${token2}`);
     const rid2 = room.json.room._id;
     await apiCall("POST", "/api/v1/livechat/message", { token: token2, rid: rid2, msg: "Hello?" });
-    await agent.setViewportSize({ width: 1280, height: 860 });
-    await agent.goto(`${base}/admin/#/inbox`);
-    await agent.getByRole("tab", { name: /Queue/ }).click();
     const item = agent.locator(".chat-item", { hasText: "Carla" });
+    await item.waitFor();
+    await waitFor(async () => (await agent.evaluate(() => window.__chimes)) > chimesBefore, "a chime for the new chat");
+    await waitFor(async () => /^\(1\) Inbox/.test(await agent.title()), "the title counts the waiting chat");
+    assert((await agent.locator('.nav a[data-path="/inbox"] .nav-badge').textContent()) === "1", "the nav badge counts it");
     await item.getByRole("button", { name: "Take" }).click();
     await agent.locator(".cmsg.visitor", { hasText: "Hello?" }).waitFor();
     await agent.getByRole("button", { name: "Transfer" }).click();
