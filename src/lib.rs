@@ -15,6 +15,7 @@ pub mod observability;
 pub mod ops;
 pub mod realtime;
 pub mod server;
+pub mod stats;
 pub mod store;
 pub mod triggers;
 pub mod web;

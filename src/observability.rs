@@ -45,7 +45,8 @@ pub fn metrics_handle() -> PrometheusHandle {
             let handle = recorder.handle();
             // Fails only when another recorder is installed (several servers in one test
             // process); this handle then renders nothing, which is acceptable there.
-            let _ = metrics::set_global_recorder(recorder);
+            // Teed so the dashboard's live counters (`stats`) see the same increments.
+            let _ = metrics::set_global_recorder(crate::stats::TeeRecorder::new(recorder));
             handle
         })
         .clone()

@@ -65,6 +65,8 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     let data_channels = web::Data::from(channels.clone());
     let data_metrics = web::Data::new(metrics);
     let publish_limits = web::Data::new(api::ratelimit::PublishLimits::new(&settings));
+    let sampler = web::Data::new(crate::stats::Sampler::new());
+    sampler.clone().into_inner().spawn();
     let data_livechat = web::Data::from(livechat.clone());
     let auth_for_app = auth.clone();
     let limits_housekeeping = publish_limits.clone();
@@ -77,6 +79,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
             .app_data(data_channels.clone())
             .app_data(data_metrics.clone())
             .app_data(publish_limits.clone())
+            .app_data(sampler.clone())
             .app_data(data_livechat.clone())
             .app_data(api::json_config(body_limit))
             .app_data(web::PayloadConfig::new(body_limit))

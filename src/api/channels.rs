@@ -95,23 +95,52 @@ fn json_text(status: actix_web::http::StatusCode, body: String) -> HttpResponse 
         .body(body)
 }
 
+#[derive(Deserialize)]
+struct ListQuery {
+    offset: Option<i64>,
+    page_size: Option<i64>,
+    /// Case-insensitive substring of the name or description (the admin UI's search).
+    search: Option<String>,
+}
+
 async fn list(
     req: HttpRequest,
     caller: Caller,
     svc: web::Data<ChannelService>,
-    q: web::Query<OffsetQuery>,
+    q: web::Query<ListQuery>,
 ) -> ApiResult<HttpResponse> {
     caller.require(caller.is_server_publisher())?;
-    let (offset, limit) = q.window();
+    let (offset, limit) = OffsetQuery {
+        offset: q.offset,
+        page_size: q.page_size,
+    }
+    .window();
     let base = base(&req);
+    let search = q
+        .search
+        .as_deref()
+        .map(|s| s.trim().to_lowercase())
+        .filter(|s| !s.is_empty());
     let rows: Vec<Value> = svc
         .list()
         .iter()
+        .filter(|c| {
+            search
+                .as_deref()
+                .is_none_or(|s| c.name.contains(s) || c.description.to_lowercase().contains(s))
+        })
         .skip(offset as usize)
         .take(limit as usize + 1)
         .map(|c| c.to_json(&base))
         .collect();
-    Ok(HttpResponse::Ok().json(offset_page(&req, rows, offset, limit)))
+    let mut page = offset_page(&req, rows, offset, limit);
+    if let Some(s) = &search {
+        let term = percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC);
+        for link in [&mut page.next, &mut page.prev].into_iter().flatten() {
+            link.push_str(&format!("&search={term}"));
+        }
+    }
+    Ok(HttpResponse::Ok().json(page))
 }
 
 async fn create(

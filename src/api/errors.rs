@@ -11,6 +11,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => ApiError::NotFound,
             StoreError::Conflict(what) => ApiError::Conflict(what),
             StoreError::WriterGone => ApiError::Unavailable("The server is shutting down.".into()),
+            StoreError::Unavailable(why) => ApiError::Unavailable(why),
             other => {
                 tracing::error!(error = %other, "storage error");
                 ApiError::Internal(other.to_string())

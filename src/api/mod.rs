@@ -1,6 +1,7 @@
 //! HTTP handlers by resource. Handlers are thin: parse, call the domain, map the result.
 //! `configure` mounts every route; body/query/path parse errors become `{"detail": …}`.
 
+pub mod admin;
 pub mod auth;
 pub mod channels;
 pub mod errors;
@@ -138,6 +139,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     ws::configure(cfg);
     triggers::configure(cfg);
     xano_meta::configure(cfg);
+    admin::configure(cfg);
     livechat::configure(cfg);
 }
 

@@ -23,6 +23,9 @@ pub enum StoreError {
     },
     #[error("{0}")]
     Other(String),
+    /// The store is on another node that cannot be reached now (a cluster edge).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl StoreError {

@@ -10,6 +10,7 @@ pub mod messages;
 pub mod migrate;
 pub mod sessions;
 pub mod settings;
+pub mod stats;
 pub mod triggers;
 pub mod users;
 mod writer;
