@@ -1,4 +1,7 @@
-//! Files embedded in the binary: the admin UI under `/admin/`.
+//! Files embedded in the binary: the admin UI under `/admin/`; the livechat widget under
+//! `/livechat/` (see `widget`).
+
+pub mod widget;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use rust_embed::RustEmbed;
@@ -10,7 +13,8 @@ struct Assets;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(root))
         .route("/admin", web::get().to(index))
-        .route("/admin/{path:.*}", web::get().to(admin));
+        .route("/admin/{path:.*}", web::get().to(admin))
+        .configure(widget::configure);
 }
 
 async fn root() -> HttpResponse {
