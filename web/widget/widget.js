@@ -70,19 +70,24 @@
     let j = {};
     try { j = await r.json(); } catch {}
     if (!r.ok || j.success === false) {
-      const e = new Error(j.error || j.message || j.detail || "HTTP " + r.status);
+      const e = new Error(j.errorType || j.error || j.message || j.detail || "HTTP " + r.status);
       e.status = r.status;
       throw e;
     }
     return j;
   };
   const q = encodeURIComponent;
+  // Server error codes in words a visitor understands.
+  const friendly = (e) => /too-many/.test(e.message) ? "Too many attempts. Please wait a moment."
+    : /smtp/.test(e.message) ? "Sorry, we cannot send emails right now."
+    : /email/i.test(e.message) ? "Please check the email address."
+    : e.status ? "Something went wrong. Please try again." : "You seem to be offline. Please try again.";
 
   // ---- state -------------------------------------------------------------------------
   let cfg = null, online = false, isOpen = false, view = "chat", agent = null;
   const msgs = new Map(); // key -> message; key is the channel id, or the client _id while pending
   let maxId = 0, visMax = 0, historyLoaded = false, typingTimer = 0, sentTyping = 0, typingOff = 0, pendingText = "";
-  let readyResolve;
+  let readyResolve, seenBase = {};
   const ready = new Promise((r) => (readyResolve = r));
 
   // ---- DOM ----------------------------------------------------------------------------
@@ -276,7 +281,7 @@ svg{fill:currentColor;display:block;flex:none}
         await register(v);
         show("chat");
         if (pendingText) { sendMessage(pendingText); pendingText = ""; }
-      } catch (x) { err.textContent = x.message; btn.disabled = false; }
+      } catch (x) { err.textContent = friendly(x); btn.disabled = false; }
     } },
     h("p", { class: "lead", text: T("registrationFormMessage", "Tell us who you are and we will be right with you.") }),
     fieldMode("name") !== "off" && field("name", "Name", "text", fieldMode("name"), S.name),
@@ -298,7 +303,7 @@ svg{fill:currentColor;display:block;flex:none}
         await req("POST", "/api/v1/livechat/offline.message", { name: v.name, email: v.email, message: v.message, host: location.href });
         store.set({ name: v.name, email: v.email });
         show("offline-done");
-      } catch (x) { err.textContent = x.message; btn.disabled = false; }
+      } catch (x) { err.textContent = friendly(x); btn.disabled = false; }
     } },
     h("p", { class: "lead", text: T("offlineMessage", "We are not online right now. Leave a message and we will email you back.") }),
     field("name", "Name", "text", "required", S.name), field("email", "Email", "email", "required", S.email),
@@ -319,7 +324,7 @@ svg{fill:currentColor;display:block;flex:none}
         await req("POST", "/api/v1/livechat/transcript", { token: S.token, rid: S.rid || S.lastRid, email: formValues(form).email });
         show("chat");
         say("The transcript is on its way to your inbox.");
-      } catch (x) { err.textContent = x.message; btn.disabled = false; }
+      } catch (x) { err.textContent = friendly(x); btn.disabled = false; }
     } },
     h("p", { class: "lead", text: T("transcriptMessage", "Where should we send the transcript of this conversation?") }),
     field("email", "Email", "email", "required", S.email), err);
@@ -402,29 +407,34 @@ svg{fill:currentColor;display:block;flex:none}
     }
     return { id, _id: p._id, key: id || p._id, text, kind, name: u.name || u.username || "", ts: p.ts || (m.options && m.options.created_at), trigger: sender === "trigger", t: p.t, u, seq: seq++ };
   }
-  function addMessage(raw, live) {
+  // `fromSocket`: a frame (live, or replayed after `last_id`); else a history item.
+  // A message is new to this page when no page of this browser had it before this one
+  // loaded: only new ones fire `message`/`trigger`, beep (once across tabs) and preview.
+  function addMessage(raw, fromSocket) {
     const m = normalize(raw);
     if (!m.key) return;
     if (m.id > maxId) maxId = m.id;
     if (m.id && msgs.has(m.id)) return;
     if (m._id) for (const [k, x] of msgs) if (x._id === m._id) msgs.delete(k);
     if (m.text) msgs.set(m.key, m);
-    if (m.t === "livechat-close" && live) chatEnded(null, true);
+    if (m.t === "livechat-close" && fromSocket) chatEnded(null, true);
     if (!m.text) return render();
+    const isNew = fromSocket && m.id > (seenBase.rid === S.rid ? seenBase.id : 0);
+    if (isNew) {
+      const st = store.get();
+      if (st.seenRid !== S.rid || m.id > (st.seen || 0)) store.set({ seen: m.id, seenRid: S.rid });
+      emit("message", publicMsg(m));
+      if (m.trigger) emit("trigger", publicMsg(m));
+    }
     if (m.kind === "agent") {
       if (!m.trigger && m.u.name && !agent) { agent = m.u; applyTheme(); }
       setTyping(false);
-      if (live) {
-        emit("message", publicMsg(m));
-        if (m.trigger) emit("trigger", publicMsg(m));
-      }
-      const fresh = Date.now() - Date.parse(m.ts) < 20000;
       if (m.id > readSeq() && (!isOpen || D.hidden)) {
         if (!isOpen) showPreview(m);
         const b = store.get();
-        if (fresh && (b.beepRid !== S.rid || m.id > (b.beeped || 0))) { store.set({ beeped: m.id, beepRid: S.rid }); beep(); }
+        if (isNew && (b.beepRid !== S.rid || m.id > (b.beeped || 0))) { store.set({ beeped: m.id, beepRid: S.rid }); beep(); }
       }
-    } else if (live && m.kind === "visitor") emit("message", publicMsg(m));
+    }
     if (isOpen && !D.hidden) markRead();
     updateBadge();
     if (view === "chat") render();
@@ -560,17 +570,24 @@ svg{fill:currentColor;display:block;flex:none}
     render();
     try {
       let rid = await ensureRoom();
+      let r;
       try {
-        await req("POST", "/api/v1/livechat/message", { token: S.token, rid, msg: text, _id });
+        r = await req("POST", "/api/v1/livechat/message", { token: S.token, rid, msg: text, _id });
       } catch (e) {
         // The room was closed meanwhile (by the agent): start a new one and send there.
         if (!/room-closed|invalid-room/.test(e.message)) throw e;
         S = store.set({ rid: null });
         leaveRoom();
         rid = await ensureRoom();
-        await req("POST", "/api/v1/livechat/message", { token: S.token, rid, msg: text, _id });
+        r = await req("POST", "/api/v1/livechat/message", { token: S.token, rid, msg: text, _id });
       }
       m.pending = false;
+      // The echo on the socket may come before or after this answer; match it either way.
+      const sid = r.message && r.message._id;
+      if (sid && sid !== _id) {
+        if ([...msgs.values()].some((x) => x.id && x._id === sid)) msgs.delete(_id);
+        else m._id = sid;
+      }
     } catch (e) {
       m.failed = true;
       m.pending = false;
@@ -581,7 +598,7 @@ svg{fill:currentColor;display:block;flex:none}
   async function endChat() {
     const rid = S.rid;
     if (!rid) return;
-    try { await req("POST", "/api/v1/livechat/room.close", { rid, token: S.token }); } catch (e) { if (!/room-closed/.test(e.message)) return say(e.message); }
+    try { await req("POST", "/api/v1/livechat/room.close", { rid, token: S.token }); } catch (e) { if (!/room-closed/.test(e.message)) return say(friendly(e)); }
     chatEnded();
   }
   function chatEnded(_, quiet) {
@@ -774,7 +791,12 @@ svg{fill:currentColor;display:block;flex:none}
     close: () => { ready.then(close); },
     toggle: () => (isOpen ? close() : open()),
     isOpen: () => isOpen,
-    setGuest: (g) => ready.then(() => register({ name: g && g.name, email: g && g.email })),
+    setGuest: (g) => {
+      const v = { name: (g && g.name) || undefined, email: (g && g.email) || undefined };
+      // Known at once, so a window opened right after does not ask again.
+      S = store.set({ name: v.name || S.name, email: v.email || S.email });
+      return ready.then(() => register(v)).then(() => { if (view === "prechat") show("chat"); });
+    },
     setMetadata: (meta) => {
       S = store.set({ meta: Object.assign(S.meta || {}, meta) });
       return ready.then(() => register({}));
@@ -810,6 +832,7 @@ svg{fill:currentColor;display:block;flex:none}
     S = store.set(g ? { vid: g._id, name: g.name || S.name, email: (g.visitorEmails && g.visitorEmails[0] && g.visitorEmails[0].address) || S.email } : { vid: null });
     const room = cfg.room && cfg.room._id && cfg.room.status !== "closed" ? cfg.room._id : null;
     if (room !== S.rid) { S = store.set({ rid: room, lastRid: room || S.lastRid }); maxId = 0; }
+    seenBase = { rid: S.seenRid, id: S.seen || 0 };
     applyTheme();
     (D.body || D.documentElement).append(host);
     connect();
