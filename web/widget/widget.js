@@ -175,7 +175,8 @@ svg{fill:currentColor;display:block;flex:none}
 @media (max-width:480px){
 .launcher{bottom:16px;right:16px;width:52px;height:52px}
 .left .launcher{left:16px}
-.preview{bottom:78px;right:16px;max-width:calc(100vw - 32px)}
+.preview{bottom:78px;right:16px;max-width:min(280px,calc(100vw - 32px))}
+.ptext{-webkit-line-clamp:2}
 .left .preview{left:16px}
 .open .win{inset:0;width:auto;height:auto;max-width:none;border-radius:0;border:0}
 .open .launcher{display:none}
