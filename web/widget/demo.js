@@ -46,4 +46,14 @@ document.addEventListener("DOMContentLoaded", function () {
     showPage(new URLSearchParams(location.search).get("page") || "home");
   });
   showPage(new URLSearchParams(location.search).get("page") || "home");
+  // A widget that never becomes ready is almost always livechat switched off.
+  let ready = false;
+  window.Rtbox.on("ready", function () { ready = true; });
+  setTimeout(function () {
+    if (ready) return;
+    const note = document.createElement("p");
+    note.className = "warn";
+    note.textContent = "The chat widget did not start. Is livechat enabled in the admin (Livechat → Settings)? The browser console says more.";
+    document.querySelector(".hero").append(note);
+  }, 5000);
 });
