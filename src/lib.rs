@@ -10,6 +10,7 @@ pub mod channels;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod livechat;
 pub mod observability;
 pub mod realtime;
 pub mod server;

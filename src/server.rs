@@ -38,6 +38,9 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     let triggers = TriggerService::start(db.clone(), settings.clone()).await?;
     let channels = ChannelService::start(db.clone(), settings.clone(), triggers.clone()).await?;
     channels.spawn_background();
+    let livechat =
+        crate::livechat::LivechatService::start(db.clone(), channels.clone(), settings.clone())
+            .await?;
 
     if let Some(token) = auth.issue_setup_token_if_needed().await? {
         println!(
@@ -53,6 +56,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     let data_triggers = web::Data::from(triggers.clone());
     let data_channels = web::Data::from(channels.clone());
     let data_metrics = web::Data::new(metrics);
+    let data_livechat = web::Data::from(livechat.clone());
     let auth_for_app = auth.clone();
     let app = move || {
         App::new()
@@ -62,6 +66,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
             .app_data(data_triggers.clone())
             .app_data(data_channels.clone())
             .app_data(data_metrics.clone())
+            .app_data(data_livechat.clone())
             .app_data(api::json_config(body_limit))
             .app_data(web::PayloadConfig::new(body_limit))
             .app_data(api::query_config())
@@ -109,6 +114,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         loop {
             tick.tick().await;
             auth_housekeeping.housekeeping();
+            livechat.housekeeping();
         }
     });
 

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod channels;
 pub mod keys;
+pub mod livechat;
 pub mod ops;
 pub mod syncano;
 pub mod triggers;
@@ -133,6 +134,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     syncano::configure(cfg);
     ws::configure(cfg);
     triggers::configure(cfg);
+    livechat::configure(cfg);
 }
 
 /// A method a route does not serve answers 405 `{"detail": "Method \"X\" not allowed."}`

@@ -79,6 +79,14 @@ async fn identify(
 ) -> Result<Caller, String> {
     let token = query_value(query(head), "token").or_else(|| protocol.map(str::to_string));
     if let Some(token) = token {
+        if token.starts_with(secrets::SESSION_PREFIX) {
+            // A dashboard session (agents' inbox): browsers cannot set headers on a WebSocket.
+            let creds = crate::auth::Credentials {
+                bearer: Some(token),
+                ..Default::default()
+            };
+            return auth.authenticate(creds).await.map_err(|e| e.to_string());
+        }
         if token.starts_with(secrets::API_KEY_PREFIX) {
             let creds = crate::auth::Credentials {
                 api_key: Some(token),
@@ -146,11 +154,26 @@ pub async fn accept_envelope(
 ) -> Result<(Response<()>, SessionParams), actix_web::Error> {
     let protocol = offered_protocol(head);
     let socket_id = new_socket_id();
-    let (caller, auth_error) = match identify(head, &auth, protocol.as_deref()).await {
-        Ok(c) => (c, None),
-        Err(e) => (Caller::anonymous(), Some(e)),
+    let (actor, auth_error) = match query_value(query(head), "visitor_token") {
+        // A livechat visitor: its token is resolved by the dialect that owns visitors.
+        Some(token) => match svc.session_dialect() {
+            Some(dialect) => match dialect.visitor(token).await {
+                Ok(actor) => (actor, None),
+                Err(e) => (Actor::Anonymous(socket_id.clone()), Some(e)),
+            },
+            None => (
+                Actor::Anonymous(socket_id.clone()),
+                Some("livechat is not available".to_string()),
+            ),
+        },
+        None => match identify(head, &auth, protocol.as_deref()).await {
+            Ok(c) => (Actor::from_caller(&c, &socket_id), None),
+            Err(e) => (
+                Actor::from_caller(&Caller::anonymous(), &socket_id),
+                Some(e),
+            ),
+        },
     };
-    let actor = Actor::from_caller(&caller, &socket_id);
     let (conn, rx) = open_conn(
         head,
         &svc,

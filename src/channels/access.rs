@@ -1,4 +1,9 @@
 //! Who is acting on a channel and what the channel lets them do.
+//!
+//! Two kinds of rule decide: a channel's own permissions (`group_permissions`,
+//! `other_permissions`, token claims) and, for channels owned by a dialect (livechat rooms
+//! and feeds), a [`Membership`] that knows who belongs where (visitor → its rooms, agent →
+//! the rooms it serves, manager → all).
 
 use std::sync::Arc;
 
@@ -21,9 +26,38 @@ pub enum Actor {
     Member {
         author: Author,
         claims: Option<Arc<ClientClaims>>,
+        /// Set for dashboard users (their livechat roles).
+        staff: Option<Staff>,
+        /// A dashboard user's id, email and name.
+        profile: Option<Arc<Profile>>,
     },
+    /// A livechat visitor (authenticated by its visitor token): only what a
+    /// [`Membership`] grants it.
+    Visitor(Arc<Profile>),
     /// No credentials: `other_permissions`.
     Anonymous(String),
+}
+
+/// How a person shows up to others (typing indicators, livechat messages).
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub id: String,
+    pub username: String,
+    pub name: String,
+}
+
+/// A dashboard user's livechat standing (from its roles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Staff {
+    pub user_id: i64,
+    pub agent: bool,
+    pub manager: bool,
+}
+
+/// Who belongs to the channels a dialect owns. `None`: the name is not one of them and
+/// the channel's own permissions apply.
+pub trait Membership: Send + Sync {
+    fn permission(&self, actor: &Actor, name: &str) -> Option<Permission>;
 }
 
 impl Actor {
@@ -33,18 +67,40 @@ impl Actor {
             Principal::User(u) => Actor::Member {
                 author: Author::User(u.id.to_string()),
                 claims: None,
+                staff: Some(Staff {
+                    user_id: u.id,
+                    agent: u.has_role("agent"),
+                    manager: u.has_role("manager"),
+                }),
+                profile: Some(Arc::new(Profile {
+                    id: u.id.to_string(),
+                    username: u.email.clone(),
+                    name: u.name.clone(),
+                })),
             },
             Principal::ApiKey(k) if k.role == "admin" => Actor::Admin(Author::ApiKey(k.id)),
             Principal::ApiKey(k) => Actor::PublishKey(k.id),
             Principal::Client(c) => Actor::Member {
                 author: Author::User(c.sub.clone()),
                 claims: Some(c.clone()),
+                staff: None,
+                profile: None,
             },
             Principal::Anonymous => Actor::Anonymous(socket_id.to_string()),
         }
     }
 
-    pub fn permission(&self, channel: &Channel, name: &str) -> Permission {
+    /// What this actor may do on the concrete channel `name` (settings `channel`); a
+    /// dialect's membership decides for the channels it owns.
+    pub fn permission(
+        &self,
+        channel: &Channel,
+        name: &str,
+        membership: Option<&dyn Membership>,
+    ) -> Permission {
+        if let Some(p) = membership.and_then(|m| m.permission(self, name)) {
+            return p;
+        }
         match self {
             Actor::Admin(_) | Actor::PublishKey(_) => Permission::Publish,
             Actor::Member { claims, .. } => {
@@ -55,6 +111,15 @@ impl Actor {
                 }
             }
             Actor::Anonymous(_) => channel.other_permissions,
+            Actor::Visitor(_) => Permission::None,
+        }
+    }
+
+    /// The livechat standing of a dashboard user; admins count as managers.
+    pub fn staff(&self) -> Option<Staff> {
+        match self {
+            Actor::Member { staff, .. } => *staff,
+            _ => None,
         }
     }
 
@@ -64,6 +129,7 @@ impl Actor {
             Actor::PublishKey(id) => Author::ApiKey(*id),
             Actor::Member { author, .. } => author.clone(),
             Actor::Anonymous(socket) => Author::Anonymous(socket.clone()),
+            Actor::Visitor(v) => Author::Visitor(v.id.clone()),
         }
     }
 
@@ -71,10 +137,44 @@ impl Actor {
         matches!(self, Actor::Anonymous(_))
     }
 
+    pub fn visitor(&self) -> Option<&Profile> {
+        match self {
+            Actor::Visitor(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// `{_id, username, name}` and a role word, as typing indicators show a person.
+    pub fn typing_identity(&self) -> (Value, &'static str) {
+        match self {
+            Actor::Visitor(p) => (
+                json!({"_id": p.id, "username": p.username, "name": p.name}),
+                "visitor",
+            ),
+            Actor::Member {
+                profile: Some(p),
+                staff,
+                ..
+            } => (
+                json!({"_id": p.id, "username": p.username, "name": p.name}),
+                if staff.is_some_and(|s| s.agent || s.manager) {
+                    "agent"
+                } else {
+                    "user"
+                },
+            ),
+            Actor::Admin(Author::Admin(id)) => (
+                json!({"_id": id.to_string(), "username": Value::Null, "name": Value::Null}),
+                "agent",
+            ),
+            other => (json!({"_id": other.row_id()}), "user"),
+        }
+    }
+
     fn row_id(&self) -> Value {
         match self.author() {
             Author::Admin(id) | Author::ApiKey(id) | Author::Trigger(id) => json!(id),
-            Author::User(sub) => json!(sub),
+            Author::User(sub) | Author::Visitor(sub) | Author::Livechat(sub) => json!(sub),
             Author::Anonymous(_) => Value::Null,
         }
     }

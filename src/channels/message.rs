@@ -29,7 +29,7 @@ impl Kind {
 }
 
 /// Who published: `{"admin": id}`, `{"api_key": id}`, `{"user": sub}`,
-/// `{"anonymous": socket_id}`, `{"trigger": id}`.
+/// `{"anonymous": socket_id}`, `{"trigger": id}`, `{"visitor": id}`, `{"livechat": what}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Author {
@@ -38,6 +38,10 @@ pub enum Author {
     User(String),
     Anonymous(String),
     Trigger(i64),
+    /// A livechat visitor (its id).
+    Visitor(String),
+    /// Livechat itself: system messages and livechat triggers (`livechat:…` ids).
+    Livechat(String),
 }
 
 #[derive(Debug, Clone)]

@@ -21,7 +21,7 @@ use crate::error::StoreError;
 use crate::realtime::{topic_key, Hub};
 use crate::store::{self, channels as channel_rows, messages, Db};
 use crate::triggers::TriggerService;
-pub use access::Actor;
+pub use access::{Actor, Membership, Profile, Staff};
 use message::Message;
 use model::{validate_name, validate_room, Channel, ChannelType, Permission};
 pub use publish::{Origin, PublishRequest, Published};
@@ -84,6 +84,10 @@ pub struct ChannelService {
     hub: Arc<Hub>,
     /// Ids of channels whose history is not persisted (no SQLite on their path).
     memory_ids: Mutex<HashMap<String, i64>>,
+    /// Who belongs to dialect-owned channels (livechat), installed once at start.
+    membership: std::sync::OnceLock<Arc<dyn Membership>>,
+    /// What a dialect adds to WebSocket sessions (visitor auth and events).
+    session_dialect: std::sync::OnceLock<Arc<dyn crate::realtime::SessionDialect>>,
 }
 
 pub const API_BASE: &str = "/api/v1";
@@ -102,6 +106,8 @@ impl ChannelService {
             registry: Registry::load(channels),
             hub: Arc::new(Hub::new()),
             memory_ids: Mutex::new(HashMap::new()),
+            membership: std::sync::OnceLock::new(),
+            session_dialect: std::sync::OnceLock::new(),
         }))
     }
 
@@ -115,6 +121,24 @@ impl ChannelService {
 
     pub fn triggers(&self) -> &Arc<TriggerService> {
         &self.triggers
+    }
+
+    /// Installs a dialect's membership rules (livechat); later calls are ignored.
+    pub fn install_membership(&self, membership: Arc<dyn Membership>) {
+        let _ = self.membership.set(membership);
+    }
+
+    pub fn install_session_dialect(&self, dialect: Arc<dyn crate::realtime::SessionDialect>) {
+        let _ = self.session_dialect.set(dialect);
+    }
+
+    pub fn session_dialect(&self) -> Option<&Arc<dyn crate::realtime::SessionDialect>> {
+        self.session_dialect.get()
+    }
+
+    /// What `actor` may do on the concrete channel `name`.
+    pub fn permission_of(&self, actor: &Actor, channel: &Channel, name: &str) -> Permission {
+        actor.permission(channel, name, self.membership.get().map(|m| m.as_ref()))
     }
 
     // ---- settings CRUD ---------------------------------------------------------------
@@ -237,7 +261,7 @@ impl ChannelService {
     ) -> Result<Target, ChannelError> {
         let name = validate_name(raw_name, false).map_err(|_| ChannelError::NotFound)?;
         let channel = self.registry.resolve(&name).ok_or(ChannelError::NotFound)?;
-        if actor.permission(&channel, &name) < need {
+        if self.permission_of(actor, &channel, &name) < need {
             return Err(if actor.is_anonymous() {
                 ChannelError::Unauthenticated
             } else {

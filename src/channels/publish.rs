@@ -27,6 +27,10 @@ pub enum Origin {
     /// Server side (Realtime Events by admins/publish keys, trigger effects): no
     /// permission checks, no triggers.
     Server(Author),
+    /// A client whose message a dialect router has validated (a livechat visitor or agent
+    /// writing to its room): needs publish permission and runs the channel's message
+    /// triggers, but not `custom_publish` (which keeps raw frames out of such channels).
+    Dialect(Actor),
 }
 
 pub struct PublishRequest {
@@ -66,6 +70,18 @@ impl ChannelService {
                     .run_message_triggers(&target, &actor, &socket_id, req.payload)
                     .await?;
                 (target, actor.author(), client, payload, effects)
+            }
+            Origin::Dialect(actor) => {
+                let target = self.target(
+                    &actor,
+                    &req.channel,
+                    req.room.as_deref(),
+                    Permission::Publish,
+                )?;
+                let (payload, effects) = self
+                    .run_message_triggers(&target, &actor, "", req.payload)
+                    .await?;
+                (target, actor.author(), None, payload, effects)
             }
             Origin::Server(author) => {
                 let target = self.target(

@@ -117,6 +117,20 @@ pub fn ack_frame(to: &ReplyTo, id: Option<i64>, persisted: bool) -> String {
     json!({"action": "ack", "options": options, "payload": null}).to_string()
 }
 
+/// An `ack` that carries a reply payload (dialect frames such as `visitor_event`).
+pub fn ack_with_payload(to: &ReplyTo, payload: Value) -> String {
+    let mut options = to.options();
+    options["id"] = Value::Null;
+    options["persisted"] = json!(false);
+    json!({"action": "ack", "options": options, "payload": payload}).to_string()
+}
+
+/// Someone joined to the channel is typing (or stopped): never stored.
+pub fn typing_frame(to: &ReplyTo, typing: bool, sender: &str, u: &Value) -> String {
+    json!({"action": "typing", "options": to.options(), "payload": {"typing": typing, "sender": sender, "u": u}})
+        .to_string()
+}
+
 pub fn pong_frame() -> &'static str {
     r#"{"action":"pong","options":{},"payload":null}"#
 }

@@ -241,14 +241,70 @@ impl State {
             "ping" => self.send(proto::pong_frame()).await,
             "pong" => {}
             "auth" => self.authenticate(opts, frame.payload, to).await,
-            other => {
+            "typing" => self.typing(opts, frame.payload, to).await,
+            other => self.dialect_frame(other, frame.payload, to).await,
+        }
+    }
+
+    /// An action only a dialect knows (livechat `visitor_event`), or an unknown one.
+    async fn dialect_frame(&mut self, action: &str, payload: Option<Box<RawValue>>, to: ReplyTo) {
+        let payload: Value = payload
+            .and_then(|p| serde_json::from_str(p.get()).ok())
+            .unwrap_or(Value::Null);
+        let handled = self
+            .svc
+            .session_dialect()
+            .and_then(|d| d.frame(&self.actor, action, payload));
+        match handled {
+            Some(fut) => match fut.await {
+                Ok(reply) => self.send(proto::ack_with_payload(&to, reply)).await,
+                Err((code, message)) => self.send(proto::error_frame(&to, code, &message)).await,
+            },
+            None => {
                 let msg = format!(
-                    "unknown action \"{other}\" (join, leave, message, history, ping, auth)"
+                    "unknown action \"{action}\" (join, leave, message, history, typing, ping, auth)"
                 );
                 self.send(proto::error_frame(&to, ErrorCode::BadRequest, &msg))
                     .await
             }
         }
+    }
+
+    /// `{"action": "typing", "options": {channel, room?}, "payload": {"typing": bool}}`:
+    /// shown at once to the others joined to that channel; never stored.
+    async fn typing(&mut self, opts: ClientOptions, payload: Option<Box<RawValue>>, to: ReplyTo) {
+        let typing = payload
+            .and_then(|p| serde_json::from_str::<Value>(p.get()).ok())
+            .and_then(|v| v.get("typing").and_then(Value::as_bool));
+        let Some(typing) = typing else {
+            return self
+                .send(proto::error_frame(
+                    &to,
+                    ErrorCode::BadRequest,
+                    "typing needs payload {\"typing\": true|false}",
+                ))
+                .await;
+        };
+        let target = match self.channel_of(&opts).and_then(|c| {
+            self.svc
+                .target(&self.actor, c, opts.room.as_deref(), Permission::Subscribe)
+        }) {
+            Ok(t) => t,
+            Err(e) => return self.fail(&to, &e).await,
+        };
+        let key = target.topic();
+        if !self.subs.contains_key(key.as_str()) {
+            let err = ChannelError::BadRequest("join the channel before sending typing".into());
+            return self.fail(&to, &err).await;
+        }
+        if !self.allow_publish() {
+            return self.fail(&to, &ChannelError::RateLimited).await;
+        }
+        let (u, sender) = self.actor.typing_identity();
+        let frame = proto::typing_frame(&presence_reply(&target), typing, sender, &u);
+        self.svc
+            .hub()
+            .broadcast_text(&key, frame.into(), Some(self.conn.id));
     }
 
     fn channel_of<'a>(&self, opts: &'a ClientOptions) -> Result<&'a str, ChannelError> {
@@ -540,12 +596,18 @@ impl State {
         payload: Option<Box<RawValue>>,
         to: ReplyTo,
     ) {
-        let token = opts.token.or_else(|| {
-            let v: Value = serde_json::from_str(payload.as_ref()?.get()).ok()?;
-            match v {
-                Value::String(s) => Some(s),
-                other => other.get("token")?.as_str().map(str::to_string),
-            }
+        let body: Value = payload
+            .as_ref()
+            .and_then(|p| serde_json::from_str(p.get()).ok())
+            .unwrap_or(Value::Null);
+        if let Some(visitor_token) = body.get("visitor_token").and_then(Value::as_str) {
+            return self
+                .authenticate_visitor(visitor_token.to_string(), to)
+                .await;
+        }
+        let token = opts.token.or_else(|| match &body {
+            Value::String(s) => Some(s.clone()),
+            other => other.get("token")?.as_str().map(str::to_string),
         });
         let Some(token) = token else {
             return self
@@ -556,6 +618,19 @@ impl State {
                 ))
                 .await;
         };
+        if token.starts_with(crate::auth::secrets::SESSION_PREFIX) {
+            let creds = crate::auth::Credentials {
+                bearer: Some(token),
+                ..Default::default()
+            };
+            return match self.auth.authenticate(creds).await {
+                Ok(caller) => {
+                    let actor = Actor::from_caller(&caller, &self.conn.socket_id);
+                    self.become_actor(actor, &to).await
+                }
+                Err(e) => self.refuse_auth(&to, e.to_string()).await,
+            };
+        }
         match self.auth.verify_client_token(&token) {
             Ok(claims) => {
                 let caller = crate::auth::Caller {
@@ -576,6 +651,34 @@ impl State {
                 self.close = Some((CLOSE_POLICY, msg));
             }
         }
+    }
+
+    async fn authenticate_visitor(&mut self, token: String, to: ReplyTo) {
+        let Some(dialect) = self.svc.session_dialect().cloned() else {
+            return self
+                .refuse_auth(&to, "livechat is not available".into())
+                .await;
+        };
+        match dialect.visitor(token).await {
+            Ok(actor) => self.become_actor(actor, &to).await,
+            Err(msg) => self.refuse_auth(&to, msg).await,
+        }
+    }
+
+    /// Later joins and frames use `actor`; subscriptions already held are kept.
+    async fn become_actor(&mut self, actor: Actor, to: &ReplyTo) {
+        self.actor = actor;
+        let client = self.actor.client_json(&self.conn.socket_id);
+        if let Ok(raw) = serde_json::value::to_raw_value(&client) {
+            *self.conn.client.write() = Arc::from(raw);
+        }
+        self.send(proto::ack_frame(to, None, false)).await;
+    }
+
+    async fn refuse_auth(&mut self, to: &ReplyTo, msg: String) {
+        self.send(proto::error_frame(to, ErrorCode::Unauthorized, &msg))
+            .await;
+        self.close = Some((CLOSE_POLICY, msg));
     }
 
     async fn finish(mut self, mut rx: mpsc::Receiver<Outgoing>) {

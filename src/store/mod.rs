@@ -4,6 +4,7 @@
 pub mod channels;
 mod checkpoint;
 pub mod keys;
+pub mod livechat;
 pub mod messages;
 pub mod migrate;
 pub mod sessions;

@@ -1,0 +1,134 @@
+//! Who belongs to livechat's channels, from an in-memory index of every room (visitor,
+//! serving agent): a visitor joins its own rooms and feed, an agent the rooms it serves
+//! (and served), its own feed and the queue; managers and admins everything.
+
+use std::collections::HashMap;
+
+use parking_lot::RwLock;
+
+use super::{AGENT_FEED_PREFIX, QUEUE_FEED, ROOMS_FEED, ROOM_PREFIX, VISITOR_FEED_PREFIX};
+use crate::channels::model::Permission;
+use crate::channels::{Actor, Membership};
+use crate::error::StoreError;
+use crate::store::Db;
+
+#[derive(Debug, Clone)]
+struct RoomAccess {
+    visitor_id: String,
+    /// Every agent that served the room keeps reading it.
+    agents: Vec<i64>,
+}
+
+#[derive(Default)]
+pub struct RoomIndex {
+    rooms: RwLock<HashMap<String, RoomAccess>>,
+}
+
+impl RoomIndex {
+    pub async fn load(db: &Db) -> Result<RoomIndex, StoreError> {
+        let rows = db.read(crate::store::livechat::room_index).await?;
+        let index = RoomIndex::default();
+        {
+            let mut rooms = index.rooms.write();
+            for (id, visitor_id, agent, _status) in rows {
+                rooms.insert(
+                    id,
+                    RoomAccess {
+                        visitor_id,
+                        agents: agent.into_iter().collect(),
+                    },
+                );
+            }
+        }
+        Ok(index)
+    }
+
+    pub fn add_room(&self, rid: &str, visitor_id: &str) {
+        self.rooms.write().insert(
+            rid.to_string(),
+            RoomAccess {
+                visitor_id: visitor_id.to_string(),
+                agents: Vec::new(),
+            },
+        );
+    }
+
+    pub fn add_agent(&self, rid: &str, agent: i64) {
+        if let Some(r) = self.rooms.write().get_mut(rid) {
+            if !r.agents.contains(&agent) {
+                r.agents.push(agent);
+            }
+        }
+    }
+
+    pub fn remove_room(&self, rid: &str) {
+        self.rooms.write().remove(rid);
+    }
+
+    pub fn visitor_of(&self, rid: &str) -> Option<String> {
+        self.rooms.read().get(rid).map(|r| r.visitor_id.clone())
+    }
+
+    fn room_permission(&self, actor: &Actor, rid: &str) -> Permission {
+        let rooms = self.rooms.read();
+        let Some(room) = rooms.get(rid) else {
+            return Permission::None;
+        };
+        match actor {
+            Actor::Visitor(v) if v.id == room.visitor_id => Permission::Publish,
+            Actor::Member { staff: Some(s), .. }
+                if s.manager || (s.agent && room.agents.contains(&s.user_id)) =>
+            {
+                Permission::Publish
+            }
+            _ => Permission::None,
+        }
+    }
+}
+
+impl Membership for RoomIndex {
+    fn permission(&self, actor: &Actor, name: &str) -> Option<Permission> {
+        // Admins and admin keys keep their access everywhere; publish keys (backends)
+        // read and publish server-side as on every channel.
+        if matches!(actor, Actor::Admin(_) | Actor::PublishKey(_)) {
+            return None;
+        }
+        let staff = actor.staff();
+        let manager = staff.is_some_and(|s| s.manager);
+        let agent = staff.is_some_and(|s| s.agent || s.manager);
+        if let Some(rid) = name.strip_prefix(ROOM_PREFIX) {
+            return Some(self.room_permission(actor, rid));
+        }
+        if let Some(vid) = name.strip_prefix(VISITOR_FEED_PREFIX) {
+            let own = actor.visitor().is_some_and(|v| v.id == vid);
+            return Some(if own || manager {
+                Permission::Subscribe
+            } else {
+                Permission::None
+            });
+        }
+        if let Some(uid) = name.strip_prefix(AGENT_FEED_PREFIX) {
+            let own = staff.is_some_and(|s| (s.agent || s.manager) && s.user_id.to_string() == uid);
+            return Some(if own || manager {
+                Permission::Subscribe
+            } else {
+                Permission::None
+            });
+        }
+        if name == QUEUE_FEED {
+            return Some(if agent {
+                Permission::Subscribe
+            } else {
+                Permission::None
+            });
+        }
+        if name == ROOMS_FEED {
+            return Some(if manager {
+                Permission::Subscribe
+            } else {
+                Permission::None
+            });
+        }
+        None
+    }
+}
