@@ -428,6 +428,9 @@ svg{fill:currentColor;display:block;flex:none}
       if (m.trigger) emit("trigger", publicMsg(m));
     }
     if (m.kind === "agent") {
+      // Someone speaks to the visitor (an agent, or a trigger while nobody is online):
+      // show the conversation instead of a form; the pre-chat form still comes on send.
+      if (view === "offline" || view === "prechat") show("chat");
       if (!m.trigger && m.u.name && !agent) { agent = m.u; applyTheme(); }
       setTyping(false);
       if (m.id > readSeq() && (!isOpen || D.hidden)) {
