@@ -657,6 +657,17 @@ scenarios.api = async (browser, HOST) => {
     for (const n of ["ready", "open", "close", "chat-started", "message"]) assert(names.includes(n), "event " + n);
     // on() after ready still hears ready; its return value unsubscribes.
     eq(await page.evaluate(() => new Promise((r) => window.Rtbox.on("ready", () => r("late ready")))), "late ready", "late ready");
+    const heard = await page.evaluate(() => {
+      let n = 0;
+      const off = window.Rtbox.on("close", () => n++);
+      window.Rtbox.close();
+      off();
+      window.Rtbox.open();
+      window.Rtbox.close();
+      return new Promise((r) => setTimeout(() => r(n), 300));
+    });
+    eq(heard, 1, "an unsubscribed listener hears nothing more");
+    await page.evaluate(() => window.Rtbox.open());
   });
   await step(page, "pageVisited() and pushState report navigation to the agent", async () => {
     await page.evaluate(() => history.pushState({}, "", "/api/checkout"));
@@ -666,6 +677,11 @@ scenarios.api = async (browser, HOST) => {
       const ctx = await api("GET", `/livechat/room.context?rid=${room._id}`);
       return ctx.visit && ctx.visit.pages.some((p) => /\/api\/checkout/.test(p.href));
     }, "the navigation in the visit");
+    await page.evaluate(() => { location.hash = "#shipping"; });
+    await waitFor(async () => {
+      const ctx = await api("GET", `/livechat/room.context?rid=${room._id}`);
+      return ctx.visit.pages.some((p) => /#shipping$/.test(p.href));
+    }, "the hash change in the visit");
     noPageErrors(page);
   });
 };

@@ -737,7 +737,7 @@ svg{fill:currentColor;display:block;flex:none}
     else if (!e.shiftKey && (cur === last || !win.contains(cur))) { e.preventDefault(); first.focus(); }
   }
   async function open() {
-    await ready;
+    if (!cfg) await ready;
     if (isOpen || !cfg) return;
     isOpen = true;
     hidePreview();
@@ -792,7 +792,7 @@ svg{fill:currentColor;display:block;flex:none}
   // ---- the public API: window.Rtbox, replaying calls queued by the snippet's stub ----------
   const API = {
     open: () => { open(); },
-    close: () => { ready.then(close); },
+    close: () => { if (cfg) close(); else ready.then(close); },
     toggle: () => (isOpen ? close() : open()),
     isOpen: () => isOpen,
     setGuest: (g) => {
@@ -820,11 +820,13 @@ svg{fill:currentColor;display:block;flex:none}
   }
 
   // ---- start --------------------------------------------------------------------------------
-  async function start() {
+  async function start(tries = 0) {
     try {
       const r = await req("GET", `/api/v1/livechat/config?token=${q(S.token)}`);
       cfg = r.config || r;
     } catch (e) {
+      // Down or restarting: try again a few times, then stay out of the page's way.
+      if (!e.status || e.status >= 500) if (tries < 4) return setTimeout(() => start(tries + 1), 3000 * 2 ** tries);
       console.warn("rtbox: livechat unavailable:", e.message);
       return;
     }
@@ -847,6 +849,6 @@ svg{fill:currentColor;display:block;flex:none}
     emit("ready", { token: S.token });
     if (S.open && !matchMedia("(max-width: 480px)").matches) open();
   }
-  if (D.readyState === "loading") D.addEventListener("DOMContentLoaded", start);
+  if (D.readyState === "loading") D.addEventListener("DOMContentLoaded", () => start());
   else start();
 })();
