@@ -499,6 +499,17 @@ pub fn open_rooms_of_agent(conn: &Connection, agent_id: i64) -> StoreResult<Vec<
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// (queued, open) for dashboards: rooms waiting in the queue, and rooms not closed
+/// (pending, queued or open).
+pub fn counts(conn: &Connection) -> StoreResult<(i64, i64)> {
+    Ok(conn.query_row(
+        "SELECT coalesce(sum(status = 'queued'), 0), coalesce(sum(status != 'closed'), 0)
+         FROM livechat_rooms",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
+}
+
 pub fn count_rooms_by_status(conn: &Connection) -> StoreResult<Vec<(String, i64)>> {
     let mut stmt = conn.prepare("SELECT status, count(*) FROM livechat_rooms GROUP BY status")?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;

@@ -37,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/offline.messages/{id}/handled",
             web::post().to(offline_handled),
         )
+        .route("/agents.available", web::get().to(agents_available))
         .route("/users/{kind}", web::get().to(users_list))
         .route("/users/{kind}", web::post().to(users_add))
         .route("/users/{kind}/{id}", web::get().to(users_get))
@@ -574,6 +575,34 @@ async fn users_list(req: HttpRequest, svc: Svc, kind: web::Path<String>) -> Resu
     Ok(ok(
         json!({"users": out, "count": out.len(), "offset": offset, "total": total}),
     ))
+}
+
+/// (rtbox) Agents an agent may forward to: every other agent with its status and load;
+/// `?onlineOnly=true` keeps the online ones.
+async fn agents_available(req: HttpRequest, svc: Svc) -> Result<Reply> {
+    let caller = staff(&req, &svc).await?;
+    let q = Query::of(&req);
+    let online_only = match q.get("onlineOnly") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(LivechatError::invalid("onlineOnly must be boolean")),
+    };
+    caller.require_agent()?;
+    let ids = svc.db().read(|c| rows::users_with_role(c, "agent")).await?;
+    let mut out = Vec::new();
+    for (id, status) in ids {
+        if id == caller.info.id || (online_only && status != "online") {
+            continue;
+        }
+        if let Some(u) = svc.db().read(move |c| users::get(c, id)).await? {
+            let e = staff_entry(&svc, &u).await?;
+            out.push(
+                json!({"_id": e["_id"], "username": e["username"], "name": e["name"],
+                            "livechatStatus": e["livechatStatus"], "openChats": e["openChats"]}),
+            );
+        }
+    }
+    Ok(ok(json!({"users": out})))
 }
 
 /// Finds a user by email, id or exact name.
