@@ -358,7 +358,8 @@ scenarios.chat = async (browser, HOST) => {
   });
   await step(page, "reload: the conversation and its history are still there", async () => {
     await page.reload();
-    await page.locator(W(".launcher")).waitFor({ state: "visible" });
+    // The unread message comes back with the socket's replay after the last read id.
+    await page.locator(W(".badge")).waitFor({ state: "visible" });
     eq(await page.locator(W(".badge")).textContent(), "1", "unread survives the reload");
     await openWidget(page);
     await waitBubble(page, "Are you still there?");
