@@ -58,6 +58,7 @@
     close: "M6.4 5 12 10.6 17.6 5 19 6.4 13.4 12l5.6 5.6-1.4 1.4-5.6-5.6L6.4 19 5 17.6l5.6-5.6L5 6.4z",
     down: "M7.4 8.6 12 13.2l4.6-4.6L18 10l-6 6-6-6z",
     send: "M3 20.5v-7l9-1.5-9-1.5v-7L22 12z",
+    ok: "M9 16.2 4.8 12l-1.4 1.4L9 19 21 7l-1.4-1.4z",
     more: "M12 8a2 2 0 1 0 0-4 2 2 0 0 0 0 4zm0 6a2 2 0 1 0 0-4 2 2 0 0 0 0 4zm0 6a2 2 0 1 0 0-4 2 2 0 0 0 0 4z",
   };
   const req = async (method, path, body) => {
@@ -161,6 +162,7 @@ svg{fill:currentColor;display:block;flex:none}
 .form{flex:1;overflow-y:auto;padding:18px 18px 12px;display:flex;flex-direction:column;gap:12px}
 .lead{margin:0;color:var(--fg)}
 .lead.done{margin:auto 0;text-align:center;font-size:15px}
+.okic{display:grid;place-items:center;width:52px;height:52px;margin:0 auto 12px;border-radius:50%;background:var(--in);color:var(--rb-c)}
 .field{display:flex;flex-direction:column;gap:5px;font-size:13px;color:var(--muted);font-weight:600}
 .field input,.field textarea{font-weight:400;font-size:14px;color:var(--fg);background:var(--bg);border:1px solid var(--line);border-radius:10px;padding:9px 11px;outline:0;resize:vertical;width:100%}
 .field input:focus,.field textarea:focus{border-color:var(--rb-c);box-shadow:0 0 0 3px color-mix(in srgb,var(--rb-c) 22%,transparent)}
@@ -314,7 +316,7 @@ svg{fill:currentColor;display:block;flex:none}
     return form;
   }
   function offlineDone() {
-    return h("div", { class: "form" }, h("p", { class: "lead done", text: T("offlineSuccessMessage", "Thanks! We received your message and will be in touch.") }));
+    return h("div", { class: "form" }, h("div", { class: "lead done" }, h("span", { class: "okic" }, icon(I.ok, 28)), T("offlineSuccessMessage", "Thanks! We received your message and will be in touch.")));
   }
   function transcriptForm() {
     const err = h("div", { class: "err", role: "alert" });
@@ -385,7 +387,7 @@ svg{fill:currentColor;display:block;flex:none}
         m.failed && h("button", { class: "link retry", type: "button", text: "Not sent — retry", onclick: () => { msgs.delete(m.key); sendMessage(m.text); } })));
       prev = m;
     }
-    if (!nodes.length && view === "chat") nodes.push(h("div", { class: "empty", text: T("welcome", online ? "Ask us anything — we usually answer within minutes." : "We are away right now, but leave a message and we will get back to you.") }));
+    if (!nodes.length && view === "chat") nodes.push(h("div", { class: "empty" }, h("span", { class: "okic" }, icon(I.chat, 26)), h("div", { text: T("welcome", online ? "Ask us anything — we usually answer within minutes." : "We are away right now, but leave a message and we will get back to you.") })));
     const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 60;
     log.replaceChildren(...nodes);
     if (atBottom || isOpen) log.scrollTop = log.scrollHeight;
@@ -684,7 +686,7 @@ svg{fill:currentColor;display:block;flex:none}
   function onFrame(f) {
     const o = f.options || {}, p = f.payload || {}, ch = o.channel || "";
     if (f.action === "message" && S.rid && ch === "livechat/" + S.rid) return addMessage(f, true);
-    if (f.action === "typing" && p.sender !== "visitor") return setTyping(!!p.typing, p.u && p.u.name);
+    if (f.action === "typing" && p.sender !== "visitor") return setTyping(!!p.typing, p.u && (p.u.name || p.u.username));
     if (f.action === "event" && ch.startsWith("livechat-visitor/")) {
       if (o.id > visMax) visMax = o.id;
       const room = p.room || {};
