@@ -98,6 +98,11 @@ fn rtbox_api_replays_queued_calls_and_reports_events() {
 }
 
 #[test]
+fn the_demo_page_chats_with_an_agent() {
+    scenario("demo", &[]);
+}
+
+#[test]
 fn keyboard_focus_trap_aria_dark_scheme_and_reduced_motion() {
     scenario("a11y", &[]);
 }

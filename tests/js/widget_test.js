@@ -687,6 +687,29 @@ scenarios.api = async (browser, HOST) => {
   });
 };
 
+scenarios.demo = async (browser) => {
+  await agentOnline();
+  const page = await newPage(browser);
+  const csp = [];
+  page.on("console", (m) => { if (/Content Security Policy/i.test(m.text())) csp.push(m.text()); });
+  await step(page, "the demo page chats with an agent under its own strict CSP", async () => {
+    await page.goto(BASE + "/livechat/demo");
+    await page.locator(W(".launcher")).waitFor({ state: "visible" });
+    await page.locator("#events li").first().waitFor();
+    await page.click("#open-chat");
+    await register(page, "Demo Dora", "dora@example.com");
+    await send(page, "hello from the demo page");
+    const room = await theRoom();
+    await agentSay(room._id, "Welcome to the demo!");
+    await waitBubble(page, "Welcome to the demo!");
+    await page.click("nav a[data-page=pricing]");
+    eq(await page.title(), "Pricing — Northwind Coffee", "the demo navigates like a single-page app");
+    eq(csp, [], "no CSP violations");
+    noPageErrors(page);
+    await screenshot(page, "demo");
+  });
+};
+
 scenarios.a11y = async (browser, HOST) => {
   await agentOnline();
   const page = await newPage(browser, { colorScheme: "dark", reducedMotion: "reduce" });

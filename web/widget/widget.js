@@ -426,7 +426,7 @@ svg{fill:currentColor;display:block;flex:none}
     if (isNew) {
       const st = store.get();
       if (st.seenRid !== S.rid || m.id > (st.seen || 0)) store.set({ seen: m.id, seenRid: S.rid });
-      emit("message", publicMsg(m));
+      if (m.kind !== "sys") emit("message", publicMsg(m));
       if (m.trigger) emit("trigger", publicMsg(m));
     }
     if (m.kind === "agent") {
