@@ -103,6 +103,11 @@ fn the_demo_page_chats_with_an_agent() {
 }
 
 #[test]
+fn appearance_pre_chat_fields_and_limits_follow_the_server_config() {
+    scenario("config", &[]);
+}
+
+#[test]
 fn keyboard_focus_trap_aria_dark_scheme_and_reduced_motion() {
     scenario("a11y", &[]);
 }

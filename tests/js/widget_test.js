@@ -710,6 +710,57 @@ scenarios.demo = async (browser) => {
   });
 };
 
+scenarios.config = async (browser, HOST) => {
+  await agentOnline();
+  await setting("Livechat_title", "Ask Northwind");
+  await setting("Livechat_title_color", "#0a7d5a");
+  await setting("Livechat_widget_position", "left");
+  await setting("Livechat_email_field_registration_form", false);
+  await setting("Livechat_message_character_limit", 40);
+  const page = await newPage(browser);
+  await step(page, "title, colour and position come from the server config", async () => {
+    await load(page, HOST + "/configured");
+    const box = await page.locator(W(".launcher")).boundingBox();
+    assert(box.x < 100, "launcher on the left: " + JSON.stringify(box));
+    const bg = await page.locator(W(".launcher")).evaluate((el) => getComputedStyle(el).backgroundColor);
+    eq(bg, "rgb(10, 125, 90)", "launcher colour");
+    await openWidget(page);
+    eq(await page.locator(W(".title")).textContent(), "Ask Northwind", "title");
+    const head = await page.locator(W(".head")).evaluate((el) => getComputedStyle(el).backgroundColor);
+    eq(head, "rgb(10, 125, 90)", "header colour");
+    assert((await page.locator(W(".win")).boundingBox()).x < 100, "window on the left");
+  });
+  await step(page, "the pre-chat form asks only for the fields the config wants", async () => {
+    await page.locator(W("input[name=name]")).waitFor({ state: "visible" });
+    eq(await page.locator(W("input[name=email]")).count(), 0, "no email field");
+    await page.locator(W("input[name=name]")).fill("Nora Nameonly");
+    await page.locator(W("form .primary")).click();
+    await page.locator(W(".composer textarea")).waitFor({ state: "visible" });
+    await screenshot(page, "config-left-green");
+  });
+  let first;
+  await step(page, "the character limit holds before anything is sent", async () => {
+    await send(page, "x".repeat(41));
+    await page.locator(W(".note")).filter({ hasText: "at most 40" }).waitFor({ state: "visible" });
+    eq(await bubbles(page), [], "nothing sent");
+    await send(page, "short question");
+    await waitBubble(page, "short question");
+    first = await theRoom();
+  });
+  await step(page, "the agent closes the chat; the next message opens a new one", async () => {
+    await api("POST", "/livechat/room.closeByUser", { rid: first._id, comment: "solved" });
+    await waitFor(async () => (await events(page, "chat-ended")).length === 1, "chat-ended");
+    await send(page, "one more thing");
+    await waitBubble(page, "one more thing");
+    const second = await theRoom();
+    assert(second._id !== first._id, "a new room");
+    await waitFor(async () => (await roomMessages(second._id)).some((m) => m.msg === "one more thing"), "message in the new room");
+    await agentSay(second._id, "Sure, go ahead");
+    await waitBubble(page, "Sure, go ahead");
+    noPageErrors(page);
+  });
+};
+
 scenarios.a11y = async (browser, HOST) => {
   await agentOnline();
   const page = await newPage(browser, { colorScheme: "dark", reducedMotion: "reduce" });

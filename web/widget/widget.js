@@ -271,6 +271,7 @@ svg{fill:currentColor;display:block;flex:none}
     view = v;
     panel.replaceChildren(v === "chat" ? chatView : v === "prechat" ? prechatForm() : v === "offline" ? offlineForm() : v === "transcript" ? transcriptForm() : offlineDone());
     updateMenu();
+    if (v === "chat") render();
     if (isOpen) focusFirst();
   }
   function prechatForm() {
