@@ -471,3 +471,66 @@ async fn config_reflects_appearance_and_online_agents() {
         .unwrap()
         .contains("POST"));
 }
+
+#[tokio::test]
+async fn messages_over_the_socket_and_idempotent_ids() {
+    let lc = Lc::start().await;
+    let agent = lc.online_agent("sam").await;
+    lc.visitor("socket-token-01", Some("Ivy")).await;
+    let rid = lc.room_id("socket-token-01").await;
+    let mut vws = lc.visitor_ws("socket-token-01").await;
+    join(&mut vws, &format!("livechat/{rid}")).await;
+    let mut aws = lc.staff_ws(&agent).await;
+    join(&mut aws, &format!("livechat/{rid}")).await;
+    ws_send_json(&mut vws, &json!({"action": "livechat_message", "options": {"ref": "m1"}, "payload": {"rid": rid, "msg": "over the socket", "_id": "client-id-1"}})).await;
+    let ack = next_where(&mut vws, "ack", |f| f["action"] == "ack").await;
+    assert_eq!(ack["options"]["ref"], "m1");
+    assert_eq!(ack["payload"]["message"]["_id"], "client-id-1");
+    let seq = ack["payload"]["message"]["seq"].clone();
+    let got = next_where(&mut aws, "at the agent", is_message(&rid, "visitor")).await;
+    assert_eq!(got["payload"]["msg"], "over the socket");
+    // A retried send with the same _id is answered with the stored message, not stored again.
+    let again = lc
+        .post("/api/v1/livechat/message", None, json!({"token": "socket-token-01", "rid": rid, "msg": "over the socket", "_id": "client-id-1"}))
+        .await
+        .expect(200);
+    assert_eq!(again["message"]["seq"], seq);
+    let visitor_texts = lc
+        .history("socket-token-01", &rid)
+        .await
+        .iter()
+        .filter(|m| m["sender"] == "visitor")
+        .count();
+    assert_eq!(visitor_texts, 1);
+    ws_send_json(&mut aws, &json!({"action": "livechat_message", "payload": {"rid": rid, "msg": "agent over the socket"}})).await;
+    next_where(&mut aws, "agent ack", |f| f["action"] == "ack").await;
+    let got = next_where(&mut vws, "at the visitor", is_message(&rid, "agent")).await;
+    assert_eq!(got["payload"]["msg"], "agent over the socket");
+    // Bad frames get error frames.
+    ws_send_json(
+        &mut vws,
+        &json!({"action": "livechat_message", "payload": {"rid": rid}}),
+    )
+    .await;
+    let err = next_where(&mut vws, "missing msg", |f| f["action"] == "error").await;
+    assert_eq!(err["payload"]["code"], "bad_request");
+    assert_eq!(
+        err["payload"]["message"],
+        "must have required property 'msg' [invalid-params]"
+    );
+    ws_send_json(
+        &mut vws,
+        &json!({"action": "livechat_message", "payload": {"rid": "someoneelse", "msg": "x"}}),
+    )
+    .await;
+    let err = next_where(&mut vws, "invalid room", |f| f["action"] == "error").await;
+    assert_eq!(err["payload"]["message"], "invalid-room");
+    let mut anon = ws_connect(&lc.s.ws_url("/ws")).await;
+    ws_send_json(
+        &mut anon,
+        &json!({"action": "livechat_message", "payload": {"rid": rid, "msg": "x"}}),
+    )
+    .await;
+    let err = next_where(&mut anon, "anonymous", |f| f["action"] == "error").await;
+    assert_eq!(err["payload"]["code"], "unauthorized");
+}

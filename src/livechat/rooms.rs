@@ -161,6 +161,23 @@ impl LivechatService {
         Ok((room, true))
     }
 
+    /// The message already stored under a client's `_id` (a retried send is answered
+    /// with it instead of being stored twice).
+    async fn already_sent(&self, rid: &str, id: Option<&str>) -> LivechatResult<Option<Value>> {
+        let Some(id) = id.filter(|i| valid_client_id(i)) else {
+            return Ok(None);
+        };
+        let (channel, id) = (room_channel(rid), id.to_string());
+        let found = self
+            .db
+            .read(move |c| rows::room_message_by_id(c, &channel, &id))
+            .await?;
+        Ok(found.map(|(seq, mut payload)| {
+            payload["seq"] = json!(seq);
+            payload
+        }))
+    }
+
     /// Publishes a message to the room's channel (durable before this returns).
     pub async fn post(
         &self,
@@ -248,6 +265,9 @@ impl LivechatService {
             .await?
             .filter(|r| r.visitor_id == visitor.id)
             .ok_or(LivechatError::Failure("invalid-room"))?;
+        if let Some(existing) = self.already_sent(rid, id.as_deref()).await? {
+            return Ok(existing);
+        }
         if room.status == "closed" {
             return Err(LivechatError::Failure("room-closed"));
         }
@@ -355,6 +375,9 @@ impl LivechatService {
             matches!(actor, Actor::Admin(_)) || staff.is_some_and(|s| Self::may_act(&s, &room));
         if !allowed {
             return Err(LivechatError::NotYours);
+        }
+        if let Some(existing) = self.already_sent(rid, id.as_deref()).await? {
+            return Ok(existing);
         }
         if room.status == "closed" {
             return Err(LivechatError::Failure("room-closed"));

@@ -447,47 +447,118 @@ impl SessionDialect for Frames {
         action: &str,
         payload: Value,
     ) -> Option<DialectFuture<Result<Value, (ErrorCode, String)>>> {
-        if action != "visitor_event" {
-            return None;
-        }
         let svc = self.0.upgrade();
-        let visitor_id = actor.visitor().map(|v| v.id.clone());
-        Some(Box::pin(async move {
-            let svc = svc.ok_or((ErrorCode::Internal, "livechat is not available".into()))?;
-            let Some(visitor_id) = visitor_id else {
-                return Err((
-                    ErrorCode::Unauthorized,
-                    "visitor_event needs a visitor connection (?visitor_token=)".into(),
-                ));
-            };
-            let to_frame = |e: LivechatError| match e {
-                LivechatError::RateLimited { .. } => (ErrorCode::RateLimited, e.to_string()),
-                LivechatError::InvalidParams(_) => (ErrorCode::BadRequest, e.to_string()),
-                LivechatError::Failure(code) => (ErrorCode::BadRequest, code.to_string()),
-                other => (ErrorCode::Internal, other.to_string()),
-            };
-            svc.limits
-                .check(super::settings::Scope::Token, &visitor_id)
-                .map_err(to_frame)?;
-            let event = payload
-                .get("event")
-                .and_then(Value::as_str)
-                .ok_or_else(|| {
-                    to_frame(LivechatError::invalid(
-                        "must have required property 'event'",
-                    ))
-                })?;
-            let data = payload.get("data").cloned().unwrap_or(Value::Null);
-            let event = VisitorEvent::parse(event, &data).map_err(to_frame)?;
-            let id = visitor_id.clone();
-            let visitor = svc
-                .db
-                .read(move |c| rows::visitor(c, &id))
-                .await
-                .map_err(|e| to_frame(e.into()))?
-                .ok_or((ErrorCode::Unauthorized, "invalid-token".to_string()))?;
-            let fired = svc.visitor_event(&visitor, event).await.map_err(to_frame)?;
-            Ok(json!({"fired": fired}))
-        }))
+        let actor = actor.clone();
+        match action {
+            "visitor_event" => Some(Box::pin(async move {
+                let svc = svc.ok_or((ErrorCode::Internal, "livechat is not available".into()))?;
+                visitor_event_frame(&svc, &actor, payload)
+                    .await
+                    .map_err(frame_error)
+            })),
+            "livechat_message" => Some(Box::pin(async move {
+                let svc = svc.ok_or((ErrorCode::Internal, "livechat is not available".into()))?;
+                message_frame(&svc, actor, payload)
+                    .await
+                    .map_err(frame_error)
+            })),
+            _ => None,
+        }
     }
+}
+
+/// How a livechat failure reads in an `error` frame.
+fn frame_error(e: LivechatError) -> (ErrorCode, String) {
+    let code = match &e {
+        LivechatError::RateLimited { .. } => ErrorCode::RateLimited,
+        LivechatError::InvalidParams(_)
+        | LivechatError::Failure(_)
+        | LivechatError::Coded { .. } => ErrorCode::BadRequest,
+        LivechatError::Unauthenticated => ErrorCode::Unauthorized,
+        LivechatError::NoPermission | LivechatError::NotYours => ErrorCode::Forbidden,
+        LivechatError::TooLarge(_) => ErrorCode::TooLarge,
+        LivechatError::NotFound => ErrorCode::NotFound,
+        _ => ErrorCode::Internal,
+    };
+    let message = match e {
+        LivechatError::Store(_) | LivechatError::Internal(_) => "internal error".to_string(),
+        other => other.to_string(),
+    };
+    (code, message)
+}
+
+fn field(payload: &Value, key: &str) -> LivechatResult<String> {
+    match payload.get(key) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(_) => Err(LivechatError::invalid(format!("{key} must be string"))),
+        None => Err(LivechatError::invalid(format!(
+            "must have required property '{key}'"
+        ))),
+    }
+}
+
+/// `{"action": "visitor_event", "payload": {event, data}}` from a visitor socket.
+async fn visitor_event_frame(
+    svc: &Arc<LivechatService>,
+    actor: &Actor,
+    payload: Value,
+) -> LivechatResult<Value> {
+    let Some(visitor_id) = actor.visitor().map(|v| v.id.clone()) else {
+        return Err(LivechatError::Unauthenticated);
+    };
+    svc.limits
+        .check(super::settings::Scope::Token, &visitor_id)?;
+    let event = field(&payload, "event")?;
+    let data = payload.get("data").cloned().unwrap_or(Value::Null);
+    let event = VisitorEvent::parse(&event, &data)?;
+    let visitor = svc
+        .db
+        .read(move |c| rows::visitor(c, &visitor_id))
+        .await?
+        .ok_or(LivechatError::Failure("invalid-token"))?;
+    let fired = svc.visitor_event(&visitor, event).await?;
+    Ok(json!({"fired": fired}))
+}
+
+/// `{"action": "livechat_message", "payload": {rid, msg, _id?}}`: a visitor or an agent
+/// writes to a room over its socket (the same checks as the REST routes).
+async fn message_frame(
+    svc: &Arc<LivechatService>,
+    actor: Actor,
+    payload: Value,
+) -> LivechatResult<Value> {
+    if !payload.is_object() {
+        return Err(LivechatError::invalid("payload must be object"));
+    }
+    let rid = field(&payload, "rid")?;
+    let msg = field(&payload, "msg")?;
+    let id = match payload.get("_id") {
+        None | Some(Value::Null) => None,
+        Some(_) => Some(field(&payload, "_id")?),
+    };
+    if let Some(v) = actor.visitor() {
+        svc.limits.check(super::settings::Scope::Token, &v.id)?;
+        let vid = v.id.clone();
+        let visitor = svc
+            .db
+            .read(move |c| rows::visitor(c, &vid))
+            .await?
+            .ok_or(LivechatError::Failure("invalid-token"))?;
+        let message = svc.visitor_message(&visitor, &rid, msg, id).await?;
+        return Ok(json!({"message": message}));
+    }
+    let user_id = match &actor {
+        Actor::Member { staff: Some(s), .. } => s.user_id,
+        Actor::Admin(crate::channels::message::Author::Admin(id)) => *id,
+        Actor::Anonymous(_) => return Err(LivechatError::Unauthenticated),
+        _ => return Err(LivechatError::NoPermission),
+    };
+    svc.limits
+        .check(super::settings::Scope::User, &format!("u{user_id}"))?;
+    let agent = svc
+        .agent_info(user_id)
+        .await?
+        .ok_or(LivechatError::Unauthenticated)?;
+    let message = svc.agent_message(actor, &agent, &rid, msg, id).await?;
+    Ok(json!({"message": message}))
 }

@@ -899,3 +899,19 @@ pub fn room_messages(
     )?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
+
+/// The room message a client sent with its own `_id`, if stored already (retries).
+pub fn room_message_by_id(
+    conn: &Connection,
+    channel: &str,
+    id: &str,
+) -> StoreResult<Option<(i64, Value)>> {
+    Ok(conn
+        .query_row(
+            "SELECT id, payload FROM messages WHERE channel = ?1 AND kind = 'message'
+               AND json_extract(payload, '$._id') = ?2 LIMIT 1",
+            params![channel, id],
+            |r| Ok((r.get(0)?, json_col(r, 1)?)),
+        )
+        .optional()?)
+}
