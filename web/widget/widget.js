@@ -635,10 +635,12 @@ svg{fill:currentColor;display:block;flex:none}
   let ws = null, wsOpen = false, attempt = 0, joined = {}, outbox = [], ref = 0;
   function connect() {
     if (!S.vid) return ensureVisitor().then(connect, retry);
-    try { ws = new WebSocket(BASE.replace(/^http/, "ws") + "/ws?visitor_token=" + q(S.token)); } catch { return retry(); }
+    try { ws = new WebSocket(BASE.replace(/^http/, "ws") + "/ws"); } catch { return retry(); }
     ws.onopen = () => {
       wsOpen = true;
       joined = {};
+      // The token goes in the first frame, not the URL, so it stays out of access logs.
+      ws.send(JSON.stringify({ action: "auth", payload: { visitor_token: S.token } }));
       joinVisitor();
       joinRoom();
       outbox.splice(0).forEach(wsSend);
