@@ -617,7 +617,8 @@ scenarios.strict = async (browser, HOST) => {
     assert(launcher.width === 56 && launcher.height === 56, `launcher size ${JSON.stringify(launcher)}`);
     assert(launcher.x > 1100 && launcher.y > 650, "bottom right");
     const bg = await page.locator(W(".launcher")).evaluate((el) => getComputedStyle(el).backgroundColor);
-    assert(bg !== "rgba(0, 0, 0, 0)", "launcher has its colour: " + bg);
+    // The server's default theme colour #C1272D: set through the CSSOM, which the CSP allows.
+    eq(bg, "rgb(193, 39, 45)", "launcher has the configured colour");
     await openWidget(page);
     const width = await page.locator(W(".win")).evaluate((el) => el.offsetWidth);
     eq(width, 370, "window width (layout, not the opening animation)");
