@@ -466,6 +466,17 @@ scenarios["page-url"] = async (browser, HOST) => {
     await waitBubble(page, "Hi! Ask us anything.");
     eq(await bubbles(page), ["Questions about pricing?", "Hi! Ask us anything."], "both trigger messages, in order");
     await screenshot(page, "chat-opened-trigger");
+  });
+  await step(page, "answering a trigger asks for the pre-chat fields, then sends the answer", async () => {
+    await send(page, "Yes: is there a team discount?");
+    await page.locator(W("input[name=name]")).waitFor({ state: "visible" });
+    await register(page, "Paula Pricing", "paula@example.com");
+    await waitBubble(page, "Yes: is there a team discount?");
+    const room = await theRoom();
+    await waitFor(async () => {
+      const texts = (await roomMessages(room._id)).map((m) => m.msg);
+      return ["Questions about pricing?", "Hi! Ask us anything.", "Yes: is there a team discount?"].every((t) => texts.includes(t));
+    }, "the triggers and the answer in one room");
     noPageErrors(page);
   });
 };

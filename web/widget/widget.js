@@ -147,6 +147,7 @@ svg{fill:currentColor;display:block;flex:none}
 .pending .bubble{opacity:.6}
 .failed .bubble{opacity:.5}
 .retry{color:#e5484d;font-size:12px}
+.time{font-size:11px;color:var(--muted);margin:3px 6px 4px}
 .typing{display:flex;align-items:center;gap:8px;padding:2px 16px 6px;color:var(--muted);font-size:12.5px}
 .dots{display:flex;gap:3px;background:var(--in);padding:8px 10px;border-radius:12px}
 .dots i{width:6px;height:6px;border-radius:50%;background:var(--muted);animation:blink 1.2s infinite}
@@ -377,17 +378,19 @@ svg{fill:currentColor;display:block;flex:none}
   function render() {
     const list = [...msgs.values()].sort((a, b) => (a.id || 1e15) - (b.id || 1e15) || a.seq - b.seq);
     const nodes = [];
-    let prev = null;
-    for (const m of list) {
+    const same = (a, b) => a && b && a.kind === b.kind && a.name === b.name;
+    list.forEach((m, i) => {
+      const prev = list[i - 1], next = list[i + 1];
       const who = m.kind === "visitor" ? "me" : m.kind;
-      const first = !prev || prev.kind !== m.kind || prev.name !== m.name;
+      const first = !same(prev, m);
       const bubble = h("div", { class: "bubble", title: fmtTime(m.ts) }, ...textWithLinks(m.text));
       nodes.push(h("div", { class: "msg " + who + (first ? " first" : "") + (m.pending ? " pending" : "") + (m.failed ? " failed" : "") },
         first && who === "agent" && h("div", { class: "who", text: m.name || "Agent" }),
         bubble,
-        m.failed && h("button", { class: "link retry", type: "button", text: "Not sent — retry", onclick: () => { msgs.delete(m.key); sendMessage(m.text); } })));
-      prev = m;
-    }
+        m.failed && h("button", { class: "link retry", type: "button", text: "Not sent — retry", onclick: () => { msgs.delete(m.key); sendMessage(m.text); } }),
+        // The time under the last bubble of a group, as chat apps do.
+        !same(m, next) && who !== "sys" && !m.failed && h("div", { class: "time", text: m.pending ? "Sending…" : fmtTime(m.ts) })));
+    });
     if (!nodes.length && view === "chat") nodes.push(h("div", { class: "empty" }, h("span", { class: "okic" }, icon(I.chat, 26)), h("div", { text: T("welcome", online ? "Ask us anything — we usually answer within minutes." : "We are away right now, but leave a message and we will get back to you.") })));
     const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 60;
     log.replaceChildren(...nodes);
