@@ -362,23 +362,29 @@ scenarios.chat = async (browser, HOST) => {
     await page.locator(W(".badge")).waitFor({ state: "visible" });
     eq(await page.locator(W(".badge")).textContent(), "1", "unread survives the reload");
     await openWidget(page);
-    await waitBubble(page, "Are you still there?");
-    eq(await bubbles(page), ["Hello from the widget", "Hi Ana, how can I help?", "Are you still there?"], "history in order");
+    const expected = ["Hello from the widget", "Hi Ana, how can I help?", "Are you still there?"];
+    await waitFor(async () => JSON.stringify(await bubbles(page)) === JSON.stringify(expected), "the history, in order");
     assert(await page.locator(W(".badge")).isHidden(), "badge cleared when read");
   });
   const tab2 = await page.context().newPage();
   tab2.errors = [];
   tab2.on("pageerror", (e) => tab2.errors.push(String(e)));
-  await step(page, "a second tab shares the conversation", async () => {
+  await step(page, "a second tab shares the conversation and its unread state", async () => {
+    await page.locator(W("button[aria-label='Minimize chat']")).click();
     await load(tab2, HOST + "/other-page");
+    await agentSay(rid, "Both tabs see this");
+    await page.locator(W(".badge")).waitFor({ state: "visible" });
+    await tab2.locator(W(".badge")).waitFor({ state: "visible" });
+    eq(await tab2.locator(W(".preview .ptext")).textContent(), "Both tabs see this", "preview in the new tab");
+    // Read in one tab: the other tab's badge and preview go away too.
     await openWidget(tab2);
-    await waitBubble(tab2, "Are you still there?");
+    await waitBubble(tab2, "Both tabs see this");
+    await page.locator(W(".badge")).waitFor({ state: "hidden" });
+    await page.locator(W(".preview")).waitFor({ state: "hidden" });
     await send(tab2, "Sent from tab two");
     await waitBubble(page, "Sent from tab two");
-    await agentSay(rid, "Both tabs see this");
-    await waitBubble(page, "Both tabs see this");
-    await waitBubble(tab2, "Both tabs see this");
     await tab2.close();
+    await openWidget(page);
   });
   await step(page, "a dropped connection resumes with no gap and no duplicate", async () => {
     await page.evaluate(() => { window.__blockWs = true; window.__sockets.forEach((s) => s.close()); });
