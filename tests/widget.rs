@@ -43,6 +43,7 @@ fn widget_js_is_served_plain_with_validators_and_cache_headers() {
     assert_eq!(header(&h, "vary"), "Accept-Encoding");
     assert_eq!(header(&h, "x-content-type-options"), "nosniff");
     assert_eq!(header(&h, "cross-origin-resource-policy"), "cross-origin");
+    assert_eq!(header(&h, "access-control-allow-origin"), "*");
     let etag = header(&h, "etag");
     assert!(
         etag.starts_with('"') && etag.ends_with('"') && etag.len() > 10,

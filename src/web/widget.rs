@@ -57,8 +57,12 @@ const FILES: &[Entry] = &[
         "widget.js",
         JS,
         WIDGET_CACHE,
-        // A host page with `Cross-Origin-Embedder-Policy: require-corp` may still load it.
-        &[("Cross-Origin-Resource-Policy", "cross-origin")],
+        // A host page with `Cross-Origin-Embedder-Policy: require-corp` may still load it,
+        // and `<script crossorigin integrity=…>` (subresource integrity) needs CORS.
+        &[
+            ("Cross-Origin-Resource-Policy", "cross-origin"),
+            ("Access-Control-Allow-Origin", "*"),
+        ],
     ),
     (
         "/livechat/demo",
