@@ -58,6 +58,12 @@ pub struct Staff {
 /// the channel's own permissions apply.
 pub trait Membership: Send + Sync {
     fn permission(&self, actor: &Actor, name: &str) -> Option<Permission>;
+
+    /// The settings of a channel the dialect owns (its rooms and feeds exist without
+    /// being created and do not show in the channel list); `None` for other names.
+    fn channel(&self, _name: &str) -> Option<Arc<Channel>> {
+        None
+    }
 }
 
 impl Actor {

@@ -136,6 +136,15 @@ impl ChannelService {
         self.session_dialect.get()
     }
 
+    /// The settings a concrete channel lives under: a dialect's own channels first, then
+    /// the registry (exact names, then the longest pattern).
+    pub fn resolve(&self, name: &str) -> Option<Arc<Channel>> {
+        self.membership
+            .get()
+            .and_then(|m| m.channel(name))
+            .or_else(|| self.registry.resolve(name))
+    }
+
     /// What `actor` may do on the concrete channel `name`.
     pub fn permission_of(&self, actor: &Actor, channel: &Channel, name: &str) -> Permission {
         actor.permission(channel, name, self.membership.get().map(|m| m.as_ref()))
@@ -195,7 +204,7 @@ impl ChannelService {
                     .await?;
                 names
                     .into_iter()
-                    .filter(|n| self.registry.resolve(n).is_some_and(|c| c.name == name))
+                    .filter(|n| self.resolve(n).is_some_and(|c| c.name == name))
                     .collect()
             }
         };
@@ -260,7 +269,7 @@ impl ChannelService {
         need: Permission,
     ) -> Result<Target, ChannelError> {
         let name = validate_name(raw_name, false).map_err(|_| ChannelError::NotFound)?;
-        let channel = self.registry.resolve(&name).ok_or(ChannelError::NotFound)?;
+        let channel = self.resolve(&name).ok_or(ChannelError::NotFound)?;
         if self.permission_of(actor, &channel, &name) < need {
             return Err(if actor.is_anonymous() {
                 ChannelError::Unauthenticated
@@ -376,7 +385,7 @@ impl ChannelService {
         let plan: Vec<(String, i64, Option<i64>)> = names
             .into_iter()
             .map(|n| {
-                let policy = self.registry.resolve(&n).map(|c| c.history.clone());
+                let policy = self.resolve(&n).map(|c| c.history.clone());
                 match policy {
                     // Orphans (their channel was deleted) keep nothing.
                     None => (n, 0, None),

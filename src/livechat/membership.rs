@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use parking_lot::RwLock;
 
 use super::{AGENT_FEED_PREFIX, QUEUE_FEED, ROOMS_FEED, ROOM_PREFIX, VISITOR_FEED_PREFIX};
-use crate::channels::model::Permission;
+use std::sync::Arc;
+
+use crate::channels::model::{Channel, ChannelType, HistoryPolicy, Permission};
 use crate::channels::{Actor, Membership};
 use crate::error::StoreError;
 use crate::store::Db;
@@ -19,9 +21,47 @@ struct RoomAccess {
     agents: Vec<i64>,
 }
 
-#[derive(Default)]
 pub struct RoomIndex {
     rooms: RwLock<HashMap<String, RoomAccess>>,
+    /// The settings of livechat's channels: (name prefix or exact name, settings).
+    channels: Vec<(&'static str, bool, Arc<Channel>)>,
+}
+
+/// Livechat's channels: no raw client publishes (messages go through the livechat API),
+/// no anonymous or token access (membership decides), persisted history.
+fn owned(name: &str, max_messages: i64) -> Arc<Channel> {
+    Arc::new(Channel {
+        name: name.to_string(),
+        description: "livechat (managed by rtbox)".into(),
+        channel_type: ChannelType::Default,
+        custom_publish: false,
+        other_permissions: Permission::None,
+        group_permissions: Permission::None,
+        presence: false,
+        private_messaging: false,
+        history: HistoryPolicy {
+            persist: true,
+            max_messages,
+            max_age_seconds: None,
+        },
+        created_at: String::new(),
+        updated_at: String::new(),
+    })
+}
+
+impl Default for RoomIndex {
+    fn default() -> RoomIndex {
+        RoomIndex {
+            rooms: RwLock::new(HashMap::new()),
+            channels: vec![
+                (ROOM_PREFIX, true, owned("livechat/*", 10_000)),
+                (VISITOR_FEED_PREFIX, true, owned("livechat-visitor/*", 200)),
+                (AGENT_FEED_PREFIX, true, owned("livechat-agent/*", 1_000)),
+                (QUEUE_FEED, false, owned(QUEUE_FEED, 1_000)),
+                (ROOMS_FEED, false, owned(ROOMS_FEED, 5_000)),
+            ],
+        }
+    }
 }
 
 impl RoomIndex {
@@ -87,6 +127,19 @@ impl RoomIndex {
 }
 
 impl Membership for RoomIndex {
+    fn channel(&self, name: &str) -> Option<Arc<Channel>> {
+        self.channels
+            .iter()
+            .find(|(key, prefix, _)| {
+                if *prefix {
+                    name.len() > key.len() && name.starts_with(key)
+                } else {
+                    name == *key
+                }
+            })
+            .map(|(_, _, c)| c.clone())
+    }
+
     fn permission(&self, actor: &Actor, name: &str) -> Option<Permission> {
         // Admins and admin keys keep their access everywhere; publish keys (backends)
         // read and publish server-side as on every channel.

@@ -182,11 +182,13 @@ pub struct LivechatService {
     live: Mutex<HashMap<String, VisitorLive>>,
     http: Arc<HttpClient>,
     pub limits: settings::Limits,
+    /// Per agent: (sockets subscribed to its own feed, change counter).
+    agent_conns: Mutex<HashMap<i64, (usize, u64)>>,
 }
 
 impl LivechatService {
-    /// Loads settings, triggers and the room index, makes sure livechat's channels exist
-    /// and installs livechat's membership rules and session frames on the channels.
+    /// Loads settings, triggers and the room index, and installs livechat's channels
+    /// (membership rules, their settings) and session frames on the channel service.
     pub async fn start(
         db: Db,
         channels: Arc<ChannelService>,
@@ -199,29 +201,6 @@ impl LivechatService {
             .into_iter()
             .filter_map(|row| triggers::Compiled::from_row(row).ok())
             .collect();
-        for (name, max) in [
-            ("livechat/*", 10_000),
-            ("livechat-visitor/*", 200),
-            ("livechat-agent/*", 1_000),
-            (QUEUE_FEED, 1_000),
-            (ROOMS_FEED, 5_000),
-        ] {
-            if channels.definition(name).is_err() {
-                let body = json!({
-                    "name": name,
-                    "description": "livechat (managed by rtbox)",
-                    "custom_publish": false,
-                    "other_permissions": "none",
-                    "group_permissions": "none",
-                    "history": {"persist": true, "max_messages": max},
-                });
-                if let Err(e) = channels.create(&body).await {
-                    return Err(StoreError::Other(format!(
-                        "cannot create livechat channel {name}: {e}"
-                    )));
-                }
-            }
-        }
         let limits = settings::Limits::new(&settings);
         let svc = Arc::new(LivechatService {
             http: Arc::new(HttpClient::new(OutboundPolicy::from_settings(&app))),
@@ -234,6 +213,7 @@ impl LivechatService {
             triggers: RwLock::new(Arc::new(compiled)),
             live: Mutex::new(HashMap::new()),
             limits,
+            agent_conns: Mutex::new(HashMap::new()),
         });
         channels.install_membership(index);
         channels.install_session_dialect(Arc::new(visitors::Frames(Arc::downgrade(&svc))));
