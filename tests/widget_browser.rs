@@ -108,6 +108,11 @@ fn appearance_pre_chat_fields_and_limits_follow_the_server_config() {
 }
 
 #[test]
+fn the_chat_works_with_storage_blocked() {
+    scenario("no-storage", &[]);
+}
+
+#[test]
 fn keyboard_focus_trap_aria_dark_scheme_and_reduced_motion() {
     scenario("a11y", &[]);
 }

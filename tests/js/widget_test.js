@@ -779,6 +779,26 @@ scenarios.config = async (browser, HOST) => {
   });
 };
 
+scenarios["no-storage"] = async (browser, HOST) => {
+  await agentOnline();
+  const page = await newPage(browser);
+  // Storage blocked by the browser's privacy settings: every access throws.
+  await page.context().addInitScript(() => {
+    Object.defineProperty(window, "localStorage", { get() { throw new DOMException("blocked", "SecurityError"); } });
+  });
+  await step(page, "with storage blocked the chat still works for the page", async () => {
+    await load(page, HOST + "/private?guest=Priya&email=priya@example.com");
+    await openWidget(page);
+    await send(page, "hello without storage");
+    await waitBubble(page, "hello without storage");
+    const room = await theRoom();
+    await agentSay(room._id, "Got it");
+    await waitBubble(page, "Got it");
+    eq(await bubbles(page), ["hello without storage", "Got it"], "the conversation");
+    noPageErrors(page);
+  });
+};
+
 scenarios.a11y = async (browser, HOST) => {
   await agentOnline();
   const page = await newPage(browser, { colorScheme: "dark", reducedMotion: "reduce" });

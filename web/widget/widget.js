@@ -12,13 +12,17 @@
   const tag = D.currentScript || [...D.scripts].find((s) => /\/livechat\/widget\.js/.test(s.src));
   const BASE = (tag ? tag.src : location.href).replace(/\/livechat\/widget\.js.*$/, "");
   const KEY = "rtbox:" + BASE;
+  // With storage blocked or full, the conversation still works for this page (in memory).
+  let mem = {}, noStorage = false;
   const store = {
     get() {
-      try { return JSON.parse(localStorage.getItem(KEY)) || {}; } catch { return {}; }
+      if (!noStorage) try { return JSON.parse(localStorage.getItem(KEY)) || {}; } catch { noStorage = true; }
+      return Object.assign({}, mem);
     },
     set(patch) {
       const v = Object.assign(store.get(), patch);
-      try { localStorage.setItem(KEY, JSON.stringify(v)); } catch {}
+      mem = v;
+      try { localStorage.setItem(KEY, JSON.stringify(v)); } catch { noStorage = true; }
       return v;
     },
   };
