@@ -775,6 +775,15 @@ scenarios.config = async (browser, HOST) => {
     await waitFor(async () => (await roomMessages(second._id)).some((m) => m.msg === "one more thing"), "message in the new room");
     await agentSay(second._id, "Sure, go ahead");
     await waitBubble(page, "Sure, go ahead");
+  });
+  await step(page, "a message the network lost can be sent again", async () => {
+    let dropped = 0;
+    await page.route("**/api/v1/livechat/message", (route) => (dropped++ ? route.continue() : route.abort()));
+    await send(page, "are you there?");
+    await page.locator(W(".retry")).waitFor({ state: "visible" });
+    await page.locator(W(".retry")).click();
+    await waitFor(async () => (await roomMessages((await theRoom())._id)).some((m) => m.msg === "are you there?"), "the retried message in the room");
+    await waitFor(async () => (await bubbles(page)).filter((t) => t === "are you there?").length === 1 && !(await page.locator(W(".retry")).count()), "one copy, no retry button");
     noPageErrors(page);
   });
 };
