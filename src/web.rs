@@ -1,4 +1,5 @@
-//! Files embedded in the binary: the admin UI under `/admin/`.
+//! Files embedded in the binary: the admin UI under `/admin/`; the livechat widget under
+//! `/livechat/` (see `widget`).
 //!
 //! The UI is plain ES modules (no build step). Caching: `index.html` is always
 //! revalidated (ETag, `no-cache`); it loads the modules from `/admin/a/{fingerprint}/…`
@@ -7,6 +8,8 @@
 //! imports between modules stay under the same prefix, so no file needs rewriting
 //! except the two asset URLs in `index.html`. Every response carries a CSP that allows
 //! only this origin and forbids framing.
+
+pub mod widget;
 
 use std::sync::OnceLock;
 
@@ -40,7 +43,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("", web::head().to(index))
             .route("/{path:.*}", web::get().to(admin))
             .route("/{path:.*}", web::head().to(admin)),
-    );
+    )
+    .configure(widget::configure);
 }
 
 /// GET, and HEAD answered like it (the HTTP layer leaves the body out), as monitors
