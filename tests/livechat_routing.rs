@@ -466,3 +466,51 @@ async fn agents_read_only_their_rooms_and_managers_all() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_agent_whose_inbox_disconnects_goes_offline_after_the_grace() {
+    let lc = Lc::start().await;
+    lc.setting("Livechat_agent_offline_after_disconnect_seconds", json!(1))
+        .await;
+    let ann = lc.online_agent("ann").await;
+    let ben = lc.online_agent("ben").await; // never connects: stays online
+    let mut first = lc.staff_ws(&ann).await;
+    join(&mut first, &format!("livechat-agent/{}", ann.id)).await;
+    let mut second = lc.staff_ws(&ann).await;
+    join(&mut second, &format!("livechat-agent/{}", ann.id)).await;
+    lc.visitor("grace-token-001", None).await;
+    let rid = lc.room_id("grace-token-001").await;
+    assert_eq!(lc.room_info(&rid).await["servedBy"]["_id"], ann.id.as_str());
+    // One tab closes: another is still open, nothing changes.
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    assert_eq!(
+        lc.get("/api/v1/livechat/agent.status", Some(&ann.token))
+            .await
+            .expect(200)["status"],
+        "online"
+    );
+    // The last one closes: after the grace Ann is offline and her unanswered chat moves to Ben.
+    drop(second);
+    let mut offline = false;
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if lc
+            .get("/api/v1/livechat/agent.status", Some(&ann.token))
+            .await
+            .expect(200)["status"]
+            == "offline"
+        {
+            offline = true;
+            break;
+        }
+    }
+    assert!(offline, "ann went offline");
+    assert_eq!(lc.room_info(&rid).await["servedBy"]["_id"], ben.id.as_str());
+    assert_eq!(
+        lc.get("/api/v1/livechat/agent.status", Some(&ben.token))
+            .await
+            .expect(200)["status"],
+        "online"
+    );
+}

@@ -534,3 +534,60 @@ async fn messages_over_the_socket_and_idempotent_ids() {
     let err = next_where(&mut anon, "anonymous", |f| f["action"] == "error").await;
     assert_eq!(err["payload"]["code"], "unauthorized");
 }
+
+#[tokio::test]
+async fn history_pages_backwards_like_rocket_chat() {
+    let lc = Lc::start().await;
+    lc.visitor("pages-token-001", None).await;
+    let rid = lc.room_id("pages-token-001").await;
+    for i in 0..5 {
+        lc.say("pages-token-001", &rid, &format!("m{i}"))
+            .await
+            .expect(200);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let all = lc.history("pages-token-001", &rid).await;
+    let texts = |v: &Value| -> Vec<String> {
+        v["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["msg"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let m2_ts = all.iter().find(|m| m["msg"] == "m2").unwrap()["ts"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let older = lc
+        .get(&format!("/api/v1/livechat/messages.history/{rid}?token=pages-token-001&end={m2_ts}&ls={m2_ts}"), None)
+        .await
+        .expect(200);
+    assert_eq!(texts(&older), ["m1", "m0"]);
+    let newer = lc
+        .get(
+            &format!("/api/v1/livechat/messages.history/{rid}?token=pages-token-001&after={m2_ts}"),
+            None,
+        )
+        .await
+        .expect(200);
+    assert_eq!(texts(&newer), ["m4", "m3"]);
+    let page = lc
+        .get(
+            &format!(
+                "/api/v1/livechat/messages.history/{rid}?token=pages-token-001&offset=1&count=2"
+            ),
+            None,
+        )
+        .await
+        .expect(200);
+    assert_eq!(texts(&page), ["m3", "m2"]);
+    let limited = lc
+        .get(
+            &format!("/api/v1/livechat/messages.history/{rid}?token=pages-token-001&limit=1"),
+            None,
+        )
+        .await
+        .expect(200);
+    assert_eq!(texts(&limited), ["m4"]);
+}

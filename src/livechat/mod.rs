@@ -182,6 +182,8 @@ pub struct LivechatService {
     live: Mutex<HashMap<String, VisitorLive>>,
     http: Arc<HttpClient>,
     pub limits: settings::Limits,
+    /// Per agent: (sockets subscribed to its own feed, change counter).
+    agent_conns: Mutex<HashMap<i64, (usize, u64)>>,
 }
 
 impl LivechatService {
@@ -211,6 +213,7 @@ impl LivechatService {
             triggers: RwLock::new(Arc::new(compiled)),
             live: Mutex::new(HashMap::new()),
             limits,
+            agent_conns: Mutex::new(HashMap::new()),
         });
         channels.install_membership(index);
         channels.install_session_dialect(Arc::new(visitors::Frames(Arc::downgrade(&svc))));

@@ -138,6 +138,7 @@ impl LivechatService {
             return Ok((room, false));
         }
         self.index.add_room(&room.id, &visitor.id);
+        metrics::counter!("rtbox_livechat_rooms_opened_total").increment(1);
         let room_value = room_json(&room, visitor, None, None);
         self.announce(
             format!("{VISITOR_FEED_PREFIX}{}", visitor.id),
@@ -214,6 +215,8 @@ impl LivechatService {
                 origin,
             })
             .await?;
+        metrics::counter!("rtbox_livechat_messages_total", "sender" => m.speaker.sender)
+            .increment(1);
         let mut out = payload;
         out["seq"] = json!(published.message.id);
         Ok(out)
@@ -489,6 +492,7 @@ impl LivechatService {
                 Ok(q)
             })
             .await?;
+        metrics::counter!("rtbox_livechat_rooms_closed_total").increment(1);
         let msg = comment.unwrap_or_default();
         let u = match &closer {
             Closer::Visitor => json!({"_id": room.visitor_id}),

@@ -288,6 +288,58 @@ impl LivechatService {
         Ok(())
     }
 
+    /// An agent's inbox subscribed to its feed: it is present.
+    pub fn agent_connected(&self, agent: i64) {
+        let mut conns = self.agent_conns.lock();
+        let entry = conns.entry(agent).or_insert((0, 0));
+        entry.0 += 1;
+        entry.1 += 1;
+    }
+
+    /// An agent's inbox went away. When the last one is gone for
+    /// `Livechat_agent_offline_after_disconnect_seconds` (0: never), an online agent is
+    /// set offline, which puts its unanswered chats back in the queue.
+    pub fn agent_disconnected(self: &Arc<Self>, agent: i64) {
+        let generation = {
+            let mut conns = self.agent_conns.lock();
+            let entry = conns.entry(agent).or_insert((0, 0));
+            entry.0 = entry.0.saturating_sub(1);
+            entry.1 += 1;
+            if entry.0 > 0 {
+                return;
+            }
+            entry.1
+        };
+        let grace = self
+            .settings
+            .int("Livechat_agent_offline_after_disconnect_seconds");
+        if grace <= 0 {
+            return;
+        }
+        let svc = Arc::downgrade(self);
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(grace as u64)).await;
+            let Some(svc) = svc.upgrade() else { return };
+            let still_gone = svc
+                .agent_conns
+                .lock()
+                .get(&agent)
+                .is_some_and(|(n, g)| *n == 0 && *g == generation);
+            if !still_gone {
+                return;
+            }
+            match svc.agent_status(agent).await {
+                Ok(s) if s == "online" => {
+                    tracing::info!(agent, "agent disconnected: set offline");
+                    if let Err(e) = svc.set_agent_status(agent, "offline").await {
+                        tracing::warn!(agent, error = %e, "could not set a disconnected agent offline");
+                    }
+                }
+                _ => {}
+            }
+        });
+    }
+
     /// Requeues the agent's open chats (only the unanswered ones unless `all`).
     pub async fn release_unanswered(&self, agent: i64, reason: Unassign) -> LivechatResult<()> {
         let _turn = self.routing.lock().await;

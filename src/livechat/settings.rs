@@ -143,6 +143,12 @@ pub static DEFS: &[Def] = &[
     def!(SECRET_TOKEN, Kind::Text, "", false),
     def!("Livechat_visit_timeout_seconds", Kind::Int, 1800, false),
     def!(
+        "Livechat_agent_offline_after_disconnect_seconds",
+        Kind::Int,
+        60,
+        false
+    ),
+    def!(
         "Livechat_rate_limit_token_per_minute",
         Kind::Int,
         120,

@@ -682,6 +682,7 @@ impl LivechatService {
             })
             .await?;
         }
+        let count = msgs.len() as i64;
         for msg in msgs {
             self.post(
                 &room.id,
@@ -700,8 +701,8 @@ impl LivechatService {
             .await?;
         }
         let (room, _) = self
-            .mutate_room(&room.id, |_, r| {
-                r.msgs += 1;
+            .mutate_room(&room.id, move |_, r| {
+                r.msgs += count;
                 r.last_message_at = Some(now_iso());
                 Ok(())
             })

@@ -465,6 +465,28 @@ impl SessionDialect for Frames {
             _ => None,
         }
     }
+
+    fn joined(&self, actor: &Actor, channel: &str) {
+        if let (Some(svc), Some(agent)) = (self.0.upgrade(), own_feed(actor, channel)) {
+            svc.agent_connected(agent);
+        }
+    }
+
+    fn left(&self, actor: &Actor, channel: &str) {
+        if let (Some(svc), Some(agent)) = (self.0.upgrade(), own_feed(actor, channel)) {
+            svc.agent_disconnected(agent);
+        }
+    }
+}
+
+/// The agent whose own feed (`livechat-agent/{id}`) this is, when `actor` is that agent.
+fn own_feed(actor: &Actor, channel: &str) -> Option<i64> {
+    let id: i64 = channel
+        .strip_prefix(super::AGENT_FEED_PREFIX)?
+        .parse()
+        .ok()?;
+    let staff = actor.staff()?;
+    (staff.user_id == id).then_some(id)
 }
 
 /// How a livechat failure reads in an `error` frame.

@@ -24,4 +24,10 @@ pub trait SessionDialect: Send + Sync {
         action: &str,
         payload: Value,
     ) -> Option<DialectFuture<Result<Value, (ErrorCode, String)>>>;
+
+    /// A socket of `actor` joined `channel` (after every check passed).
+    fn joined(&self, _actor: &Actor, _channel: &str) {}
+
+    /// A socket of `actor` left `channel`, or closed while joined.
+    fn left(&self, _actor: &Actor, _channel: &str) {}
 }

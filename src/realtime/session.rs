@@ -357,6 +357,9 @@ impl State {
                 last_id,
             },
         );
+        if let Some(dialect) = self.svc.session_dialect() {
+            dialect.joined(&self.actor, &target.name);
+        }
         self.send(proto::join_frame(to, &self.conn.socket_id)).await;
         if opts.last_id.is_some() {
             self.replay(&shared, &target, last_id).await?;
@@ -431,6 +434,9 @@ impl State {
         let key = target.topic();
         if !self.svc.hub().unsubscribe(&key, self.conn.id) {
             return;
+        }
+        if let Some(dialect) = self.svc.session_dialect() {
+            dialect.left(&self.actor, &target.name);
         }
         if target.channel.presence {
             let me = self.conn.client.read().clone();

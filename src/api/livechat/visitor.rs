@@ -289,7 +289,18 @@ async fn history(req: HttpRequest, svc: Svc, rid: web::Path<String>) -> Result<R
         None => 20,
     };
     let messages = svc
-        .history(&room.id, date("ls")?, date("end")?, offset, limit)
+        // Rocket.Chat: `end` bounds the page (older than it); `ls` is the visitor's last
+        // seen time and filters nothing (it is still checked). `after` (rtbox): newer than.
+        .history(
+            &room.id,
+            {
+                date("ls")?;
+                date("end")?
+            },
+            date("after")?,
+            offset,
+            limit,
+        )
         .await?;
     Ok(ok(json!({"messages": messages})).with(Some(quotas)))
 }
