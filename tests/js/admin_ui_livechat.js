@@ -200,6 +200,7 @@ async function run(t) {
 
   await step(agent, "the agent replies; the visitor receives it over /ws and REST; visitor messages and typing arrive live", async () => {
     await agent.getByLabel("Reply").fill("Yes, in 2 to 3 days.");
+    await waitFor(() => visitorWs.frames.find((f) => f.action === "typing" && f.payload && f.payload.typing === true && f.payload.sender === "agent"), "the visitor sees the agent typing");
     await agent.getByLabel("Reply").press("Enter");
     await agent.locator(".cmsg.agent", { hasText: "Yes, in 2 to 3 days." }).waitFor();
     await waitFor(() => visitorWs.frames.find((f) => f.action === "message" && f.payload && f.payload.msg === "Yes, in 2 to 3 days." && f.payload.sender === "agent"), "the visitor's socket gets the reply");

@@ -72,6 +72,7 @@ async function noHorizontalScroll(page, label) {
 (async () => {
   const browser = await launch();
   const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
   const page = await context.newPage();
   const problems = [];
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
@@ -217,6 +218,10 @@ async function noHorizontalScroll(page, label) {
     await secret.waitFor();
     const key = await secret.inputValue();
     assert(key.startsWith("rtk_"), `secret shown (${key})`);
+    await page.locator(".secret-box").getByRole("button", { name: "Copy" }).click();
+    await page.getByText("Copied to the clipboard.").waitFor();
+    const copied = await page.evaluate(() => navigator.clipboard.readText()).catch(() => null);
+    assert(copied === null || copied === key, `the clipboard holds the key (${copied})`);
     const ok = await apiCall("GET", "/api/v1/channels", undefined, null, { "X-API-KEY": key });
     assert(ok.status === 200, "the shown key works");
     await page.locator("td", { hasText: "billing backend" }).waitFor();

@@ -14,7 +14,7 @@ export function render({ query }) {
   const joinBtn = h("button", { class: "btn primary", type: "submit" }, "Join");
   const leaveBtn = h("button", { class: "btn", type: "button", disabled: true }, "Leave");
   const state = h("span", { class: "live-dot", role: "status" }, "connecting…");
-  const joined = h("p", { class: "muted small", "aria-live": "polite" }, "Not joined.");
+  const joined = h("p", { class: "muted small status-line", "aria-live": "polite" }, "Not joined.");
   const frames = h("ol", { class: "frames", "aria-label": "Frames", "aria-live": "polite", "aria-relevant": "additions" });
   const count = h("span", { class: "muted small" }, "0 frames");
   const hidePings = h("input", { type: "checkbox", checked: true });

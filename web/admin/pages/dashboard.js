@@ -64,6 +64,8 @@ export function render() {
   }
 
   async function poll() {
+    // A hidden tab does not poll; it catches up (the series cover two minutes) when shown.
+    if (document.hidden) { timer = setTimeout(poll, POLL_MS); return; }
     try {
       const s = await api.get("/api/v1/stats?feed=20");
       if (stopped) return;

@@ -83,6 +83,7 @@ export function render(ctx) {
   const context = h("div", { class: "context-body" }, h("p", { class: "muted small" }, "Visitor details appear here."));
   const right = h("aside", { class: "inbox-right", "aria-label": "Visitor" }, h("h2", "Visitor"), context);
 
+  messages.append(h("li", { class: "conv-empty" }, emptyState("No chat open", "Take a chat from the queue or open one of your chats.")));
   const el = h("div", { class: "page wide" }, h("header", { class: "page-head" }, h("div", { class: "page-titles" }, h("h1", { tabindex: "-1" }, "Inbox"), h("p", { class: "sub" }, "Visitors waiting and the chats you serve."))),
     h("div", { class: "inbox" }, left, center, right));
 
