@@ -120,7 +120,7 @@ fn prepare(asset: &Asset) -> Prepared {
 }
 
 /// Gzip at the best level: it runs once per file per process.
-pub fn gzip(data: &[u8]) -> Option<Vec<u8>> {
+fn gzip(data: &[u8]) -> Option<Vec<u8>> {
     let mut enc = GzEncoder::new(Vec::with_capacity(data.len() / 3), Compression::best());
     enc.write_all(data).ok()?;
     enc.finish().ok()
