@@ -61,6 +61,18 @@ async fn trigger_messages(lc: &Lc, token: &str) -> Vec<Value> {
     msgs
 }
 
+/// Trigger messages once at least `n` are there (external services answer later).
+async fn wait_trigger_messages(lc: &Lc, token: &str, n: usize) -> Vec<Value> {
+    for _ in 0..100 {
+        let msgs = trigger_messages(lc, token).await;
+        if msgs.len() >= n {
+            return msgs;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    trigger_messages(lc, token).await
+}
+
 #[tokio::test]
 async fn trigger_rest_api_matches_rocket_chat() {
     let lc = Lc::start().await;
@@ -662,7 +674,7 @@ async fn external_service_ok_timeout_non_200_and_bad_body() {
             .collect::<Vec<_>>()
     };
     assert_eq!(
-        shown(trigger_messages(&lc, "svc-token-0000").await),
+        shown(wait_trigger_messages(&lc, "svc-token-0000", 2).await),
         ["first", "second"],
         "contents in order"
     );
@@ -670,7 +682,7 @@ async fn external_service_ok_timeout_non_200_and_bad_body() {
     assert_eq!(first["u"]["name"], "Assistant");
     for i in 1..4 {
         assert_eq!(
-            shown(trigger_messages(&lc, &format!("svc-token-000{i}")).await),
+            shown(wait_trigger_messages(&lc, &format!("svc-token-000{i}"), 1).await),
             ["Sorry, try again later"],
             "case {i}"
         );
@@ -792,7 +804,7 @@ async fn external_services_go_through_the_outbound_guard() {
     lc.event("guard-token-001", "chat-opened", json!({}))
         .await
         .expect(200);
-    let texts: Vec<String> = trigger_messages(&lc, "guard-token-001")
+    let texts: Vec<String> = wait_trigger_messages(&lc, "guard-token-001", 1)
         .await
         .iter()
         .map(|m| m["msg"].as_str().unwrap().to_string())

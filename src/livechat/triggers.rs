@@ -577,17 +577,32 @@ impl LivechatService {
         }
         metrics::counter!("rtbox_livechat_triggers_fired_total").increment(1);
         tracing::info!(trigger = %t.row.id, visitor = %state.visitor.id, "livechat trigger fired");
+        let waits = t
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::External { .. }));
+        if waits {
+            // An external service may take its whole timeout: the visitor's request or
+            // socket does not wait for it; the answer arrives in the room.
+            let (svc, t, visitor) = (self.clone(), t.clone(), state.visitor.clone());
+            tokio::spawn(async move {
+                if let Err(e) = svc.carry_out(&t, &visitor).await {
+                    tracing::warn!(trigger = %t.row.id, error = %e, "livechat trigger actions failed");
+                }
+            });
+        } else {
+            self.carry_out(t, &state.visitor).await?;
+        }
+        Ok(true)
+    }
+
+    /// The actions of a fired trigger, in order.
+    async fn carry_out(self: &Arc<Self>, t: &Compiled, visitor: &VisitorRow) -> LivechatResult<()> {
         for action in &t.actions {
             match action {
                 Action::SendMessage { queue, msg, name } => {
-                    self.trigger_say(
-                        t,
-                        &state.visitor,
-                        *queue,
-                        name.as_deref(),
-                        vec![msg.clone()],
-                    )
-                    .await?;
+                    self.trigger_say(t, visitor, *queue, name.as_deref(), vec![msg.clone()])
+                        .await?;
                 }
                 Action::External {
                     url,
@@ -602,7 +617,7 @@ impl LivechatService {
                         *timeout_ms,
                         self.settings.text(super::settings::SECRET_TOKEN),
                         json!([]),
-                        self.token_hint(&state.visitor.id),
+                        self.token_hint(&visitor.id),
                     )
                     .await;
                     let mut msgs = outcome.messages();
@@ -617,13 +632,13 @@ impl LivechatService {
                         }
                     }
                     if !msgs.is_empty() {
-                        self.trigger_say(t, &state.visitor, *queue, name.as_deref(), msgs)
+                        self.trigger_say(t, visitor, *queue, name.as_deref(), msgs)
                             .await?;
                     }
                 }
             }
         }
-        Ok(true)
+        Ok(())
     }
 
     /// What the external service gets as `visitorToken`: the token when this process has
