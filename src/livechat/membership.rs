@@ -185,3 +185,112 @@ impl Membership for RoomIndex {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channels::message::Author;
+    use crate::channels::{Profile, Staff};
+
+    fn visitor(id: &str) -> Actor {
+        Actor::Visitor(Arc::new(Profile {
+            id: id.into(),
+            username: "guest-1".into(),
+            name: "Guest".into(),
+        }))
+    }
+
+    fn staff(user_id: i64, agent: bool, manager: bool) -> Actor {
+        Actor::Member {
+            author: Author::User(user_id.to_string()),
+            claims: None,
+            staff: Some(Staff {
+                user_id,
+                agent,
+                manager,
+            }),
+            profile: None,
+        }
+    }
+
+    #[test]
+    fn visitors_agents_and_managers_get_what_they_belong_to() {
+        let index = RoomIndex::default();
+        index.add_room("r1", "v1");
+        index.add_agent("r1", 7);
+        let p = |a: &Actor, name: &str| index.permission(a, name);
+        assert_eq!(p(&visitor("v1"), "livechat/r1"), Some(Permission::Publish));
+        assert_eq!(p(&visitor("v2"), "livechat/r1"), Some(Permission::None));
+        assert_eq!(
+            p(&visitor("v1"), "livechat/unknown"),
+            Some(Permission::None)
+        );
+        assert_eq!(
+            p(&visitor("v1"), "livechat-visitor/v1"),
+            Some(Permission::Subscribe)
+        );
+        assert_eq!(
+            p(&visitor("v1"), "livechat-visitor/v2"),
+            Some(Permission::None)
+        );
+        assert_eq!(p(&visitor("v1"), "livechat-queue"), Some(Permission::None));
+        assert_eq!(
+            p(&staff(7, true, false), "livechat/r1"),
+            Some(Permission::Publish)
+        );
+        assert_eq!(
+            p(&staff(8, true, false), "livechat/r1"),
+            Some(Permission::None)
+        );
+        assert_eq!(
+            p(&staff(8, true, false), "livechat-queue"),
+            Some(Permission::Subscribe)
+        );
+        assert_eq!(
+            p(&staff(8, true, false), "livechat-agent/8"),
+            Some(Permission::Subscribe)
+        );
+        assert_eq!(
+            p(&staff(8, true, false), "livechat-agent/7"),
+            Some(Permission::None)
+        );
+        assert_eq!(
+            p(&staff(8, true, false), "livechat-rooms"),
+            Some(Permission::None)
+        );
+        assert_eq!(
+            p(&staff(9, false, true), "livechat/r1"),
+            Some(Permission::Publish)
+        );
+        assert_eq!(
+            p(&staff(9, false, true), "livechat-rooms"),
+            Some(Permission::Subscribe)
+        );
+        assert_eq!(
+            p(&staff(10, false, false), "livechat-queue"),
+            Some(Permission::None)
+        );
+        assert_eq!(
+            p(&Actor::Anonymous("s".into()), "livechat/r1"),
+            Some(Permission::None)
+        );
+        assert_eq!(p(&Actor::Admin(Author::Admin(1)), "livechat/r1"), None);
+        // Names livechat does not own are left to the channel's own permissions.
+        assert_eq!(p(&visitor("v1"), "chat/42"), None);
+        assert_eq!(p(&visitor("v1"), "livechatx"), None);
+        index.remove_room("r1");
+        assert_eq!(p(&visitor("v1"), "livechat/r1"), Some(Permission::None));
+    }
+
+    #[test]
+    fn livechat_channels_are_built_in() {
+        let index = RoomIndex::default();
+        let room = index.channel("livechat/abc").unwrap();
+        assert!(!room.custom_publish);
+        assert_eq!(room.other_permissions, Permission::None);
+        assert!(index.channel("livechat/").is_none());
+        assert!(index.channel("livechat-queue").is_some());
+        assert!(index.channel("livechat-queue/x").is_none());
+        assert!(index.channel("other").is_none());
+    }
+}
