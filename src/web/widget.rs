@@ -30,14 +30,15 @@ struct Prepared {
     extra: &'static [(&'static str, &'static str)],
 }
 
-/// What is served, and how: route, file in `web/widget/`, type, caching, extra headers.
-type Entry = (
-    &'static str,
-    &'static str,
-    &'static str,
-    &'static str,
-    &'static [(&'static str, &'static str)],
-);
+/// What is served, and how.
+struct Asset {
+    route: &'static str,
+    /// The file in `web/widget/`.
+    file: &'static str,
+    content_type: &'static str,
+    cache_control: &'static str,
+    extra: &'static [(&'static str, &'static str)],
+}
 
 /// The widget URL never changes on the customer's site, so caches keep it a short while
 /// and then revalidate with the ETag (a 304 costs a few bytes).
@@ -51,55 +52,52 @@ const DEMO_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self
 
 const JS: &str = "text/javascript; charset=utf-8";
 
-const FILES: &[Entry] = &[
-    (
-        WIDGET_PATH,
-        "widget.js",
-        JS,
-        WIDGET_CACHE,
+const ASSETS: &[Asset] = &[
+    Asset {
+        route: WIDGET_PATH,
+        file: "widget.js",
+        content_type: JS,
+        cache_control: WIDGET_CACHE,
         // A host page with `Cross-Origin-Embedder-Policy: require-corp` may still load it,
         // and `<script crossorigin integrity=…>` (subresource integrity) needs CORS.
-        &[
+        extra: &[
             ("Cross-Origin-Resource-Policy", "cross-origin"),
             ("Access-Control-Allow-Origin", "*"),
         ],
-    ),
-    (
-        "/livechat/demo",
-        "demo.html",
-        "text/html; charset=utf-8",
-        "no-cache",
-        &[
+    },
+    Asset {
+        route: "/livechat/demo",
+        file: "demo.html",
+        content_type: "text/html; charset=utf-8",
+        cache_control: "no-cache",
+        extra: &[
             ("Content-Security-Policy", DEMO_CSP),
             ("Referrer-Policy", "no-referrer"),
         ],
-    ),
-    ("/livechat/demo.js", "demo.js", JS, "no-cache", &[]),
-    (
-        "/livechat/demo.css",
-        "demo.css",
-        "text/css; charset=utf-8",
-        "no-cache",
-        &[],
-    ),
+    },
+    Asset {
+        route: "/livechat/demo.js",
+        file: "demo.js",
+        content_type: JS,
+        cache_control: "no-cache",
+        extra: &[],
+    },
+    Asset {
+        route: "/livechat/demo.css",
+        file: "demo.css",
+        content_type: "text/css; charset=utf-8",
+        cache_control: "no-cache",
+        extra: &[],
+    },
 ];
 
 fn prepared() -> &'static [Prepared] {
     static PREPARED: OnceLock<Vec<Prepared>> = OnceLock::new();
-    PREPARED.get_or_init(|| {
-        FILES
-            .iter()
-            .map(|&(_, file, content_type, cache, extra)| prepare(file, content_type, cache, extra))
-            .collect()
-    })
+    PREPARED.get_or_init(|| ASSETS.iter().map(prepare).collect())
 }
 
-fn prepare(
-    name: &str,
-    content_type: &'static str,
-    cache_control: &'static str,
-    extra: &'static [(&'static str, &'static str)],
-) -> Prepared {
+fn prepare(asset: &Asset) -> Prepared {
+    let name = asset.file;
     // The files are compiled into the binary; a missing one is a build defect, caught by
     // the serving tests, and served as an empty body rather than taking the server down.
     let plain: Vec<u8> = WidgetFiles::get(name)
@@ -112,17 +110,17 @@ fn prepare(
     let etag = format!("\"{}\"", hex::encode(&digest[..12]));
     let gzip = gzip(&plain).filter(|z| z.len() < plain.len());
     Prepared {
-        content_type,
+        content_type: asset.content_type,
         plain: web::Bytes::from(plain),
         gzip: gzip.map(web::Bytes::from),
         etag,
-        cache_control,
-        extra,
+        cache_control: asset.cache_control,
+        extra: asset.extra,
     }
 }
 
 /// Gzip at the best level: it runs once per file per process.
-pub fn gzip(data: &[u8]) -> Option<Vec<u8>> {
+fn gzip(data: &[u8]) -> Option<Vec<u8>> {
     let mut enc = GzEncoder::new(Vec::with_capacity(data.len() / 3), Compression::best());
     enc.write_all(data).ok()?;
     enc.finish().ok()
@@ -132,7 +130,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     use actix_web::guard;
     // Compress and hash now, at startup, instead of on the first request.
     prepared();
-    for (index, &(route, ..)) in FILES.iter().enumerate() {
+    for (index, asset) in ASSETS.iter().enumerate() {
+        let route = asset.route;
         cfg.route(
             route,
             web::route()

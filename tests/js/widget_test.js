@@ -701,6 +701,17 @@ scenarios.api = async (browser, HOST) => {
       const ctx = await api("GET", `/livechat/room.context?rid=${room._id}`);
       return ctx.visit.pages.some((p) => /#shipping$/.test(p.href));
     }, "the hash change in the visit");
+    const pages = async () => (await api("GET", `/livechat/room.context?rid=${room._id}`)).visit.pages.map((p) => p.href);
+    await page.evaluate(() => history.replaceState({}, "", "/api/replaced"));
+    await waitFor(async () => (await pages()).some((h) => /\/api\/replaced$/.test(h)), "replaceState in the visit");
+    await page.evaluate(() => history.pushState({}, "", "/api/forward"));
+    await waitFor(async () => (await pages()).some((h) => /\/api\/forward$/.test(h)), "pushState in the visit");
+    const before = (await pages()).length;
+    await page.evaluate(() => history.back());
+    await waitFor(async () => {
+      const now = await pages();
+      return now.length > before && /\/api\/replaced$/.test(now[now.length - 1]);
+    }, "popstate (back) in the visit");
     noPageErrors(page);
   });
 };

@@ -200,7 +200,7 @@ svg{fill:currentColor;display:block;flex:none}
     h("span", { class: "ic chat" }, icon(I.chat, 26)), h("span", { class: "ic down" }, icon(I.down, 30)), badge);
   const previewText = h("div", { class: "ptext" });
   const previewWho = h("div", { class: "pwho" });
-  const preview = h("div", { class: "preview", hidden: true },
+  const preview = h("div", { class: "preview", hidden: true, role: "status", "aria-live": "polite" },
     h("button", { class: "pbody", type: "button", onclick: () => open() }, previewWho, previewText),
     h("button", { class: "pclose", type: "button", "aria-label": "Dismiss message", onclick: () => hidePreview(true) }, icon(I.close, 14)));
   const titleEl = h("div", { class: "title" });
