@@ -167,6 +167,18 @@ async fn stmt_foreach() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bare_names_as_in_xanos_examples() {
+    let src = msg_def(
+        "var x1 { value = \"hello\"|concat:\"world\":\", \"|capitalize }\nvar out { value = [] }\nforeach ($input.payload) {\n each as item {\n  var.update out { value = $out|append:$item }\n }\n}",
+        "{x1: $x1, out: $out}",
+    );
+    assert_eq!(
+        output(&src, json!([1, 2])).await,
+        json!({"x1": "Hello, world", "out": [1, 2]})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stmt_for() {
     let src = msg_def(
         "var $seen { value = [] }\nfor (3) {\n each as $index {\n  var.update $seen { value = $seen|append:$index }\n }\n}",
