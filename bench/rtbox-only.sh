@@ -5,6 +5,8 @@
 #
 #   bench/rtbox-only.sh fanout -s 1000 -r 1000 -t 8          # fan-out, no trigger
 #   TRIGGER=1 bench/rtbox-only.sh fanout -s 1000 -r 1000 -t 8 # same with a pass-through trigger
+#   TRIGGER=xano …                                            # the pass-through in XanoScript
+#   TRIGGER=rhai-stack … / TRIGGER=xano-stack …               # a small stack, Rhai vs XanoScript
 #   bench/rtbox-only.sh publish -k 32 -t 5                    # durable HTTP publish
 #   bench/rtbox-only.sh conns -n 10000                        # RSS per idle connection
 #   PERF=1 bench/rtbox-only.sh …                              # perf record -g the server into perf.data
@@ -15,7 +17,7 @@ set -euo pipefail
 SHARED=${SHARED:-$(cd "$(dirname "$0")/../.." && pwd)/shared/bench}
 BIN=${RTBOX_BIN:-$PWD/target/release/rtbox}
 PORT=${PORT:-18090}
-LOADGEN=$SHARED/loadgen/target/release/loadgen
+LOADGEN=${LOADGEN:-$SHARED/loadgen/target/release/loadgen}
 [ -x "$LOADGEN" ] || (cd "$SHARED/loadgen" && cargo build --release -q)
 
 data=$(mktemp -d "${TMPDIR:-/tmp}/rtbox-bench.XXXXXX")
@@ -26,10 +28,26 @@ trap 'kill $pid 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
 
 key=$(python3 "$SHARED/rtbox_setup.py" "http://127.0.0.1:$PORT" bench@example.com bench-password-1)
-if [ -n "${TRIGGER:-}" ]; then
+rhai_trigger() {
   curl -sf -X POST "127.0.0.1:$PORT/api/v1/triggers" -H "X-API-KEY: $key" -H 'Content-Type: application/json' \
-    -d '{"name": "pass-through", "channel": "bench/*", "actions": {"message": true}, "script": "payload"}' >/dev/null
-fi
+    -d "{\"name\": \"bench\", \"channel\": \"bench/*\", \"actions\": {\"message\": true}, \"script\": \"$1\"}" >/dev/null
+}
+xano_trigger() {
+  printf '%s\n' "realtime_trigger bench {" '  channel = "bench/*"' "  stack {" "$1" "  }" \
+    "  response = \$input.payload" "  actions = {message: true}" "}" |
+    curl -sf -X POST "127.0.0.1:$PORT/api/v1/triggers" -H "X-API-KEY: $key" \
+      -H 'Content-Type: text/x-xanoscript' --data-binary @- >/dev/null
+}
+case "${TRIGGER:-}" in
+  "") ;;
+  1|rhai) rhai_trigger 'payload' ;;
+  xano) xano_trigger '' ;;
+  rhai-stack) rhai_trigger 'let text = payload.to_string(); if !text.starts_with(\"seq=\") { reject(\"bad payload\") } if text.len() > 100000 { return (); } payload' ;;
+  xano-stack) xano_trigger '    var $text { value = $input.payload|to_text }
+    precondition (`$text|starts_with:"seq="`) { error = "bad payload" }
+    conditional { if (`($text|strlen) > 100000`) { return { value = null } } }' ;;
+  *) echo "TRIGGER must be 1, rhai, xano, rhai-stack or xano-stack" >&2; exit 2 ;;
+esac
 if [ -n "${PERF:-}" ]; then perf record -F 999 -g -p "$pid" -o perf.data 2>/dev/null & perf_pid=$!; fi
 
 scenario=$1; shift

@@ -297,7 +297,11 @@ fn compile_record(
     previous: &Registry,
     r: &TriggerRecord,
 ) -> CompiledTrigger {
-    let (ast, line_map, broken) = match previous.cached(r.id, &r.script) {
+    let xanoscript = r.language == Language::XanoScript;
+    let cached = previous
+        .cached(r.id, &r.script)
+        .filter(|t| t.line_map.is_some() == xanoscript);
+    let (ast, line_map, broken) = match cached {
         Some(t) => (t.ast.clone(), t.line_map.clone(), None),
         None => {
             let (rhai_source, line_map) = match r.language {

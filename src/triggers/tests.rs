@@ -46,7 +46,7 @@ const LEAVE: Actions = Actions {
 };
 
 impl Fixture {
-    async fn add(&self, channel: &str, actions: Actions, script: &str) -> i64 {
+    pub(crate) async fn add(&self, channel: &str, actions: Actions, script: &str) -> i64 {
         let f = TriggerFields {
             name: format!("t-{channel}"),
             description: String::new(),

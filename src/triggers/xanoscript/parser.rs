@@ -138,9 +138,11 @@ impl Parser {
         }
     }
 
+    /// A variable name, written `$name` or (as Xano's own examples do in `var x1` and
+    /// `each as item`) a bare `name`.
     fn expect_var(&mut self, what: &str) -> PResult<String> {
         match self.peek().tok.clone() {
-            Tok::Var(s) => {
+            Tok::Var(s) | Tok::Ident(s) if !["input", "env", "var"].contains(&s.as_str()) => {
                 self.next();
                 Ok(s)
             }

@@ -167,6 +167,18 @@ async fn stmt_foreach() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bare_names_as_in_xanos_examples() {
+    let src = msg_def(
+        "var x1 { value = \"hello\"|concat:\"world\":\", \"|capitalize }\nvar out { value = [] }\nforeach ($input.payload) {\n each as item {\n  var.update out { value = $out|append:$item }\n }\n}",
+        "{x1: $x1, out: $out}",
+    );
+    assert_eq!(
+        output(&src, json!([1, 2])).await,
+        json!({"x1": "Hello, world", "out": [1, 2]})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stmt_for() {
     let src = msg_def(
         "var $seen { value = [] }\nfor (3) {\n each as $index {\n  var.update $seen { value = $seen|append:$index }\n }\n}",
@@ -505,4 +517,66 @@ fn error_lines_map_back_to_the_source() {
 fn a_pass_through_trigger_compiles_to_one_expression() {
     let src = "realtime_trigger pass {\n channel = \"c\"\n stack {}\n response = $input.payload\n actions = {message: true}\n}";
     assert_eq!(translate(src).unwrap().rhai.trim(), "payload");
+}
+
+/// CPU time of this whole process (every thread), so other processes on a shared machine
+/// do not inflate the numbers.
+fn process_cpu() -> std::time::Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes the timespec we pass.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// `cargo test --release --lib xanoscript::tests::cost_of_xanoscript_vs_rhai -- --ignored
+/// --nocapture`: CPU per run of a XanoScript trigger and its Rhai equivalent, interleaved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark; prints numbers"]
+async fn cost_of_xanoscript_vs_rhai() {
+    let cases = [
+        ("pass-through", "", "payload"),
+        (
+            "small stack",
+            "    var $text { value = $input.payload|to_text }\n    precondition (`$text|starts_with:\"seq=\"`) { error = \"bad payload\" }\n    conditional { if (`($text|strlen) > 100000`) { return { value = null } } }",
+            "let text = payload.to_string(); if !text.starts_with(\"seq=\") { reject(\"bad payload\") } if text.len() > 100000 { return (); } payload",
+        ),
+    ];
+    let payload = json!("seq=1;ts=2;pad=xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+    for (what, stack, rhai) in cases {
+        let fx_x = fixture(|_| {});
+        add(
+            &fx_x,
+            &def("{message: true}", stack, Some("$input.payload")),
+        )
+        .await;
+        let fx_r = fixture(|_| {});
+        fx_r.add("c", Actions::default(), rhai).await;
+        let n = 3000u32;
+        let (mut tx, mut tr) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
+        for round in 0..7 {
+            for (fx, total) in [(&fx_r, &mut tr), (&fx_x, &mut tx)] {
+                let started = process_cpu();
+                for _ in 0..n {
+                    let out = fx
+                        .svc
+                        .run(input(TriggerAction::Message, "c", payload.clone()))
+                        .await;
+                    assert!(matches!(out, TriggerOutcome::Pass { .. }), "{out:?}");
+                }
+                let spent = process_cpu() - started;
+                if round > 0 {
+                    *total += spent;
+                }
+            }
+        }
+        println!(
+            "{what}: rhai {:?}/run, xanoscript {:?}/run, ratio {:.3} (cumulative over 6 rounds of {n})",
+            tr / (6 * n),
+            tx / (6 * n),
+            tx.as_secs_f64() / tr.as_secs_f64()
+        );
+    }
 }
