@@ -10,6 +10,8 @@ pub mod channels;
 pub mod cli;
 pub mod config;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzz_entry;
 pub mod livechat;
 pub mod observability;
 pub mod ops;

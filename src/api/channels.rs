@@ -193,6 +193,14 @@ struct PublishBody {
     room: Option<String>,
 }
 
+/// A publish body (`{payload, room?}`, an object) decoded as the route's extractor does:
+/// the payload (`null` when absent) and the room (the fuzz targets drive this).
+pub fn parse_publish_body(bytes: &[u8]) -> ApiResult<(Box<RawValue>, Option<String>)> {
+    let ObjectBody(body) = serde_json::from_slice::<ObjectBody<PublishBody>>(bytes)
+        .map_err(|e| crate::api::serde_error(&e))?;
+    Ok((or_null(body.payload)?, body.room))
+}
+
 fn or_null(payload: Option<Box<RawValue>>) -> ApiResult<Box<RawValue>> {
     match payload {
         Some(p) => Ok(p),

@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 
 use super::hub::{Conn, Format};
 use super::outbox::{Frame, Outgoing, CLOSE_POLICY};
-use super::protocol::{self as proto, ClientFrame, ClientOptions, ErrorCode, ReplyTo};
+use super::protocol::{self as proto, ClientOptions, ErrorCode, ReplyTo};
 use super::wsio::{Incoming, WsIo};
 use crate::auth::{AuthService, Principal};
 use crate::channels::message::{Kind, Message};
@@ -279,19 +279,12 @@ impl State {
     }
 
     async fn handle_text(&mut self, text: &str) {
-        let frame: ClientFrame = match serde_json::from_str(text) {
+        let frame = match proto::decode_client_frame(text) {
             Ok(f) => f,
-            Err(e) => {
-                return self
-                    .strike(&format!(
-                        "malformed frame: {e}; expected {{\"action\", \"options\", \"payload\"}}"
-                    ))
-                    .await
-            }
+            Err(message) => return self.strike(&message).await,
         };
         self.strikes = 0;
-        let opts = frame.options.unwrap_or_default();
-        let to = ReplyTo::from_options(&opts);
+        let (opts, to) = (frame.options, frame.reply_to);
         match frame.action.as_str() {
             "join" => self.join(opts, frame.payload, to).await,
             "leave" => self.leave(opts, to).await,
