@@ -506,7 +506,16 @@ async fn an_agent_whose_inbox_disconnects_goes_offline_after_the_grace() {
         }
     }
     assert!(offline, "ann went offline");
-    assert_eq!(lc.room_info(&rid).await["servedBy"]["_id"], ben.id.as_str());
+    // Her chat is re-routed right after the status change; give it a moment.
+    let mut served_by = Value::Null;
+    for _ in 0..50 {
+        served_by = lc.room_info(&rid).await["servedBy"]["_id"].clone();
+        if served_by == ben.id.as_str() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(served_by, ben.id.as_str(), "the chat moved to Ben");
     assert_eq!(
         lc.get("/api/v1/livechat/agent.status", Some(&ben.token))
             .await
