@@ -644,7 +644,12 @@ scenarios.strict = async (browser, HOST) => {
     const room = await theRoom();
     await agentSay(room._id, "Confirmed, it does.");
     await waitBubble(page, "Confirmed, it does.");
-    const font = await page.locator(W(".msg:not(.sys) .bubble")).first().evaluate((el) => getComputedStyle(el).fontSize);
+    // Bubbles are re-rendered as messages arrive: read the style of one that stays put.
+    let font = "";
+    for (let i = 0; i < 20 && !font; i++) {
+      font = await page.locator(W(".msg:not(.sys) .bubble")).first().evaluate((el) => (el.isConnected ? getComputedStyle(el).fontSize : ""));
+      if (!font) await page.waitForTimeout(100);
+    }
     eq(font, "14px", "the host's font-size does not leak in");
     eq(await page.evaluate(() => window.__violations), [], "no CSP violations");
     await screenshot(page, "strict-csp-aggressive-css");
