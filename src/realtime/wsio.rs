@@ -283,7 +283,9 @@ impl WsIo {
     /// Reads until the peer's close frame or EOF, keeping at most one frame buffered;
     /// once frames cannot be decoded any more, just drains.
     async fn await_peer_close(&mut self) {
-        let mut scratch = [0u8; 2048];
+        // On the heap, and only now: an array here would sit in every idle connection's
+        // future (the session's state holds room for its close path).
+        let mut scratch = vec![0u8; 2048];
         loop {
             while !self.reader.desynced {
                 match self.reader.next_message() {
