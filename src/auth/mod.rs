@@ -27,7 +27,7 @@ pub use store::users::User;
 pub const ROLES: [&str; 3] = ["admin", "manager", "agent"];
 pub const KEY_ROLES: [&str; 2] = ["admin", "publish"];
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ApiKeyInfo {
     pub id: i64,
     pub name: String,
@@ -477,6 +477,19 @@ impl AuthService {
             .await?;
         *self.client_secret.write() = Arc::new(secret.clone().into_bytes());
         Ok(secret)
+    }
+
+    /// Replaces the API-key cache (a node that follows another's keys): `(key hash, key)`.
+    pub fn replace_keys(&self, keys: Vec<(String, ApiKeyInfo)>) {
+        *self.keys.write() = keys.into_iter().collect();
+    }
+
+    /// Uses `secret` for client tokens from now on, without storing it (a node that
+    /// follows another's secret).
+    pub fn follow_client_secret(&self, secret: &str) {
+        if self.client_secret.read().as_slice() != secret.as_bytes() {
+            *self.client_secret.write() = Arc::new(secret.as_bytes().to_vec());
+        }
     }
 
     /// Periodic housekeeping: forget idle rate-limit keys.
