@@ -341,16 +341,14 @@ async fn poll(
     if q.websocket() {
         // Only reached without `Upgrade: websocket` (real upgrades take the upgrade
         // path), so this answers with the handshake error as it always did.
-        let (_, feed) = crate::api::ws::accept_feed(
+        // (The IP slot goes back with the dropped feed parameters.)
+        let _ = crate::api::ws::accept_feed(
             req.head(),
             svc.into_inner(),
             target,
             last_id,
             &base(&req),
         )?;
-        if let Some(ip) = feed.conn.ip {
-            feed.svc.hub().release_ip(ip);
-        }
         return Err(ApiError::BadRequest(
             actix_http::ws::HandshakeError::NoWebsocketUpgrade.to_string(),
         ));

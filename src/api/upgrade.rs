@@ -167,8 +167,6 @@ pub async fn handle(
         Outcome::Envelope(response, params) => {
             if switch(&mut io, &mut codec, response).await.is_ok() {
                 actix_web::rt::spawn(session::run(WsIo::new(io, early, max), params));
-            } else if let Some(ip) = params.conn.ip {
-                params.svc.hub().release_ip(ip);
             }
         }
         Outcome::Feed(response, p) => {
@@ -177,8 +175,6 @@ pub async fn handle(
                 actix_web::rt::spawn(session::run_feed(
                     ws, p.svc, p.conn, p.rx, p.target, p.last_id,
                 ));
-            } else if let Some(ip) = p.conn.ip {
-                p.svc.hub().release_ip(ip);
             }
         }
     }

@@ -35,17 +35,10 @@ async fn not_upgraded(
     svc: web::Data<ChannelService>,
     auth: web::Data<AuthService>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let (_, params) = accept_envelope(req.head(), svc.into_inner(), auth.into_inner()).await?;
-    // Unreachable in practice (a valid handshake is routed to the upgrade path), but
-    // never leak the IP slot.
-    release(&params.svc, &params.conn);
+    // Unreachable in practice (a valid handshake is routed to the upgrade path); the
+    // IP slot goes back with the dropped parameters.
+    let _ = accept_envelope(req.head(), svc.into_inner(), auth.into_inner()).await?;
     Err(HandshakeError::NoWebsocketUpgrade.into())
-}
-
-fn release(svc: &ChannelService, conn: &Conn) {
-    if let Some(ip) = conn.ip {
-        svc.hub().release_ip(ip);
-    }
 }
 
 fn new_socket_id() -> String {
@@ -109,11 +102,14 @@ fn open_conn(
 ) -> Result<(Arc<Conn>, mpsc::Receiver<Outgoing>), ApiError> {
     let settings = svc.settings();
     let ip = head.peer_addr.map(|a| a.ip());
-    if let Some(ip) = ip {
-        if !svc.hub().admit_ip(ip, settings.max_connections_per_ip) {
-            return Err(ApiError::RateLimited { retry_after: 5 });
-        }
-    }
+    let ip_slot = match ip {
+        Some(ip) => Some(
+            svc.hub()
+                .admit_ip(ip, settings.max_connections_per_ip)
+                .ok_or(ApiError::RateLimited { retry_after: 5 })?,
+        ),
+        None => None,
+    };
     let (outbox, rx) = Outbox::new(settings.ws_queue_messages, settings.ws_queue_bytes);
     let client: Box<RawValue> =
         serde_json::value::to_raw_value(&client).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -124,6 +120,7 @@ fn open_conn(
         outbox,
         format,
         ip,
+        ip_slot,
     });
     Ok((conn, rx))
 }
@@ -158,13 +155,7 @@ pub async fn accept_envelope(
         socket_id,
         Format::Envelope,
     )?;
-    let response = match handshake(head, protocol.as_deref()) {
-        Ok(r) => r,
-        Err(e) => {
-            release(&svc, &conn);
-            return Err(e.into());
-        }
-    };
+    let response = handshake(head, protocol.as_deref())?;
     let params = SessionParams {
         svc,
         auth,
@@ -206,13 +197,7 @@ pub fn accept_feed(
         },
     )
     .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let response = match handshake(head, None) {
-        Ok(r) => r,
-        Err(e) => {
-            release(&svc, &conn);
-            return Err(ApiError::BadRequest(e.to_string()));
-        }
-    };
+    let response = handshake(head, None).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let params = FeedParams {
         svc,
         conn,

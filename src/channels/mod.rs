@@ -1,5 +1,5 @@
 //! Channels: the registry of channel settings, the publish pipeline
-//! (permission → triggers → writer → hub), history, long-poll and the history pruner.
+//! (permission → triggers → writer → fan-out stage → hub), history, long-poll and the history pruner.
 //! Knows nothing of HTTP or WebSocket framing.
 
 pub mod access;
@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use crate::config::Settings;
 use crate::error::StoreError;
-use crate::realtime::{topic_key, Hub};
+use crate::realtime::{topic_key, FanOut, FanOutStage, Hub};
 use crate::store::{self, channels as channel_rows, messages, Db};
 use crate::triggers::TriggerService;
 pub use access::Actor;
@@ -85,6 +85,8 @@ pub struct ChannelService {
     triggers: Arc<TriggerService>,
     registry: Registry,
     hub: Arc<Hub>,
+    /// Committed messages go here, off the writer thread, to the hub or a broker.
+    fanout: Arc<FanOutStage>,
     /// Ids of channels whose history is not persisted (no SQLite on their path).
     memory_ids: Mutex<HashMap<String, i64>>,
     /// Subscribers on other nodes (cluster only).
@@ -96,18 +98,35 @@ pub struct ChannelService {
 pub const API_BASE: &str = "/api/v1";
 
 impl ChannelService {
+    /// A service whose committed messages fan out to local subscribers only.
     pub async fn start(
         db: Db,
         settings: Arc<Settings>,
         triggers: Arc<TriggerService>,
     ) -> Result<Arc<ChannelService>, StoreError> {
+        Self::start_with_fanout(db, settings, triggers, |hub| hub).await
+    }
+
+    /// Like [`ChannelService::start`], with committed messages handed to the sink
+    /// `fanout` builds from the local hub (a cluster broker wraps or replaces local
+    /// delivery here; see `realtime::fanout`).
+    pub async fn start_with_fanout(
+        db: Db,
+        settings: Arc<Settings>,
+        triggers: Arc<TriggerService>,
+        fanout: impl FnOnce(Arc<Hub>) -> Arc<dyn FanOut>,
+    ) -> Result<Arc<ChannelService>, StoreError> {
         let channels = db.read(channel_rows::all).await?;
+        let hub = Arc::new(Hub::new());
+        let stage = FanOutStage::start(fanout(hub.clone()))
+            .map_err(|e| StoreError::Other(format!("cannot start the fan-out thread: {e}")))?;
         Ok(Arc::new(ChannelService {
             db,
             settings,
             triggers,
             registry: Registry::load(channels),
-            hub: Arc::new(Hub::new()),
+            hub,
+            fanout: Arc::new(stage),
             memory_ids: Mutex::new(HashMap::new()),
             peers: OnceLock::new(),
             upstream: OnceLock::new(),

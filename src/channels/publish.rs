@@ -1,7 +1,7 @@
 //! The publish pipeline, shared by REST publish, WebSocket `message` frames, Realtime
 //! Events and trigger effects: checks → triggers (only if the channel has any) →
-//! writer (group commit assigns the id, durable before the reply) → hub fan-out in
-//! commit order.
+//! writer (group commit assigns the id, durable before the reply) → fan-out stage (off
+//! the writer thread, in commit order) → hub.
 
 use std::sync::Arc;
 
@@ -241,7 +241,8 @@ impl ChannelService {
         }
     }
 
-    /// Assigns the id and stores (when persisted), then fans out in id order.
+    /// Assigns the id and stores (when persisted), then hands the message to the fan-out
+    /// stage in id order.
     async fn commit(
         &self,
         target: &Target,
@@ -269,13 +270,13 @@ impl ChannelService {
             *id += 1;
             message.id = *id;
             let message = Arc::new(message);
-            self.hub.deliver(&message);
+            self.fanout.submit(message.clone());
             return Ok(Published {
                 message,
                 persisted: false,
             });
         }
-        let hub = self.hub.clone();
+        let fanout = self.fanout.clone();
         let created_unix = store::now_unix();
         let message = self
             .db
@@ -295,7 +296,8 @@ impl ChannelService {
                     )?;
                     Ok(Arc::new(message))
                 },
-                move |m: &Arc<Message>| hub.deliver(m),
+                // On the writer thread, in commit order: a queue push, nothing more.
+                move |m: &Arc<Message>| fanout.submit(m.clone()),
             )
             .await?;
         Ok(Published {

@@ -578,9 +578,6 @@ impl State {
             self.unsubscribe(&sub.target);
         }
         self.svc.hub().unregister(self.conn.id);
-        if let Some(ip) = self.conn.ip {
-            self.svc.hub().release_ip(ip);
-        }
         rx.close();
         let reason = self.close.take().map(|(code, description)| CloseReason {
             code: CloseCode::from(code),
@@ -702,9 +699,6 @@ pub async fn run_feed(
     }
     hub.unsubscribe(&key, conn.id);
     hub.unregister(conn.id);
-    if let Some(ip) = conn.ip {
-        hub.release_ip(ip);
-    }
     ws.close(close.map(|code| CloseReason {
         code: CloseCode::from(code),
         description: None,

@@ -144,7 +144,8 @@ impl Db {
     }
 
     /// Like [`Db::write`], and runs `after_commit` on the writer thread right after the
-    /// commit, in commit order — the hook fan-out uses so subscribers see ids in order.
+    /// commit, in commit order. Keep it to a queue push (publish hands the message to the
+    /// fan-out stage): every later commit waits for it.
     pub async fn write_then<T, F, A>(&self, f: F, after_commit: A) -> StoreResult<T>
     where
         T: Send + 'static,
