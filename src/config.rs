@@ -121,7 +121,12 @@ pub struct ServeOptions {
     #[arg(long, env = "RTBOX_PRIMARY_URL", value_name = "URL")]
     pub primary_url: Option<String>,
     /// Shared secret authenticating node-to-node calls, at least 16 characters, the same on every node [required with --cluster]
-    #[arg(long, env = "RTBOX_CLUSTER_SECRET", value_name = "SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "RTBOX_CLUSTER_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
     pub cluster_secret: Option<String>,
     /// Name of this node in the cluster (metrics, logs) [default: a random id]
     #[arg(long, env = "RTBOX_NODE_ID", value_name = "NAME")]
@@ -616,14 +621,43 @@ mod tests {
         assert!(c.node_id.starts_with("node-"));
         assert!(!format!("{c:?}").contains("0123456789abcdef"));
         let err = |o: ServeOptions| o.resolve("/tmp/x".into()).unwrap_err().to_string();
-        assert!(err(ServeOptions { role: None, ..base() }).contains("role"));
-        assert!(err(ServeOptions { primary_url: None, ..base() }).contains("primary_url"));
-        assert!(err(ServeOptions { cluster_secret: Some("short".into()), ..base() }).contains("cluster_secret"));
-        assert!(err(ServeOptions { cluster: Some("http://x".into()), ..base() }).contains("cluster"));
-        assert!(err(ServeOptions { cluster: None, ..base() }).contains("--cluster"));
-        assert!(err(ServeOptions { role: Some(ClusterRole::Primary), ..base() }).contains("primary_url"));
-        assert!(ServeOptions::default().resolve("/tmp/x".into()).unwrap().cluster.is_none());
-        let t: ServeOptions = toml::from_str("cluster = \"redis://h:1\"\nrole = \"primary\"").unwrap();
+        assert!(err(ServeOptions {
+            role: None,
+            ..base()
+        })
+        .contains("role"));
+        assert!(err(ServeOptions {
+            primary_url: None,
+            ..base()
+        })
+        .contains("primary_url"));
+        assert!(err(ServeOptions {
+            cluster_secret: Some("short".into()),
+            ..base()
+        })
+        .contains("cluster_secret"));
+        assert!(err(ServeOptions {
+            cluster: Some("http://x".into()),
+            ..base()
+        })
+        .contains("cluster"));
+        assert!(err(ServeOptions {
+            cluster: None,
+            ..base()
+        })
+        .contains("--cluster"));
+        assert!(err(ServeOptions {
+            role: Some(ClusterRole::Primary),
+            ..base()
+        })
+        .contains("primary_url"));
+        assert!(ServeOptions::default()
+            .resolve("/tmp/x".into())
+            .unwrap()
+            .cluster
+            .is_none());
+        let t: ServeOptions =
+            toml::from_str("cluster = \"redis://h:1\"\nrole = \"primary\"").unwrap();
         assert_eq!(t.role, Some(ClusterRole::Primary));
     }
 

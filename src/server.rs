@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
-use actix_web::middleware::{from_fn, ErrorHandlers};
+use actix_web::middleware::{from_fn, Condition, ErrorHandlers};
 use actix_web::{web, App};
 use anyhow::Context;
 
@@ -13,6 +13,7 @@ use crate::api;
 use crate::api::upgrade::Upgrades;
 use crate::auth::AuthService;
 use crate::channels::ChannelService;
+use crate::cluster;
 use crate::config::Settings;
 use crate::observability;
 use crate::store::Db;
@@ -36,15 +37,39 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     let settings = Arc::new(settings);
 
     let triggers = TriggerService::start(db.clone(), settings.clone()).await?;
-    let channels = ChannelService::start(db.clone(), settings.clone(), triggers.clone()).await?;
+    // A cluster node (`--cluster`): Redis carries committed messages, presence and
+    // private messages between nodes; an edge forwards what needs the database.
+    let cluster = match &settings.cluster {
+        Some(c) => Some(cluster::Node::new(c, &settings.public_url)?),
+        None => None,
+    };
+    let channels = match &cluster {
+        Some(node) => {
+            ChannelService::start_with_fanout(
+                db.clone(),
+                settings.clone(),
+                triggers.clone(),
+                |hub| node.fanout(hub),
+            )
+            .await?
+        }
+        None => ChannelService::start(db.clone(), settings.clone(), triggers.clone()).await?,
+    };
     channels.spawn_background();
+    if let Some(node) = &cluster {
+        node.start(&channels, &auth.clone().into_inner()).await?;
+    }
+    let is_edge = cluster.as_ref().is_some_and(|n| n.is_edge());
 
-    if let Some(token) = auth.issue_setup_token_if_needed().await? {
-        println!(
+    // An edge's own database holds nothing of the cluster's: its admins live on the primary.
+    if !is_edge {
+        if let Some(token) = auth.issue_setup_token_if_needed().await? {
+            println!(
             "No admin user yet. Create the first one within {} minutes at:\n  {}/admin/#/setup?token={token}\n(or run `rtbox admin create EMAIL`)",
             settings.setup_token_ttl.as_secs() / 60,
             settings.public_url
         );
+        }
     }
 
     let body_limit = api::json_body_limit(settings.max_payload_bytes);
@@ -54,6 +79,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     let data_channels = web::Data::from(channels.clone());
     let data_metrics = web::Data::new(metrics);
     let auth_for_app = auth.clone();
+    let cluster_for_app = cluster.clone();
     let app = move || {
         App::new()
             .app_data(data_settings.clone())
@@ -70,8 +96,17 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
                 ErrorHandlers::new()
                     .handler(StatusCode::METHOD_NOT_ALLOWED, api::method_not_allowed_json),
             )
+            .wrap(Condition::new(
+                cluster_for_app.is_some(),
+                from_fn(cluster::relayed_client_ip),
+            ))
             .wrap(from_fn(observability::track_requests))
             .wrap(from_fn(api::trim_trailing_slash))
+            .configure(|cfg| {
+                if let Some(node) = &cluster_for_app {
+                    node.configure(cfg);
+                }
+            })
             .configure(api::configure)
             .configure(crate::web::configure)
             .default_service(web::to(api::not_found))

@@ -24,9 +24,9 @@ use crate::realtime::{topic_key, FanOut, FanOutStage, Hub};
 use crate::store::{self, channels as channel_rows, messages, Db};
 use crate::triggers::TriggerService;
 pub use access::Actor;
-pub use peers::{Peers, Upstream};
 use message::Message;
 use model::{validate_name, validate_room, Channel, ChannelType, Permission};
+pub use peers::{Peers, Upstream};
 pub use publish::{Origin, PublishRequest, Published};
 use registry::Registry;
 
@@ -200,7 +200,9 @@ impl ChannelService {
     pub async fn send_private(&self, topic: &str, socket_id: &str, frame: String) -> bool {
         if let Some(peer) = self.hub.find(topic, socket_id) {
             peer.outbox
-                .push(crate::realtime::Frame::text(bytestring::ByteString::from(frame)));
+                .push(crate::realtime::Frame::text(bytestring::ByteString::from(
+                    frame,
+                )));
             return true;
         }
         match self.peers.get() {

@@ -49,9 +49,14 @@ pub struct Broker {
 /// What arrives on the subscriber connection, or a change of its state.
 pub enum Inbound {
     /// (Re)subscribed; `first` is false after a reconnect.
-    Up { first: bool },
+    Up {
+        first: bool,
+    },
     Down,
-    Message { channel: String, payload: Vec<u8> },
+    Message {
+        channel: String,
+        payload: Vec<u8>,
+    },
 }
 
 impl Broker {

@@ -29,7 +29,8 @@ pub struct NodeRegistry {
 
 impl NodeRegistry {
     pub fn new(me: &str, role: &str, url: &str, sweeper: bool) -> NodeRegistry {
-        let info = serde_json::json!({"role": role, "url": url, "started_ms": now_ms()}).to_string();
+        let info =
+            serde_json::json!({"role": role, "url": url, "started_ms": now_ms()}).to_string();
         let mut live = HashSet::new();
         live.insert(me.to_string());
         NodeRegistry {
@@ -42,6 +43,21 @@ impl NodeRegistry {
 
     pub fn is_live(&self, node: &str) -> bool {
         node == self.me || self.live.read().contains(node)
+    }
+
+    /// Like [`NodeRegistry::is_live`], asking Redis when the node is not in the cached
+    /// live set (it may have started since the last heartbeat).
+    pub async fn check_live(&self, broker: &Broker, node: &str) -> bool {
+        if self.is_live(node) {
+            return true;
+        }
+        let mut conn = broker.conn();
+        let score: Option<i64> = conn.zscore(broker::KEY_NODES, node).await.unwrap_or(None);
+        let live = score.is_some_and(|t| t > now_ms() - NODE_TTL.as_millis() as i64);
+        if live {
+            self.live.write().insert(node.to_string());
+        }
+        live
     }
 
     pub fn live_count(&self) -> usize {
@@ -74,7 +90,9 @@ impl NodeRegistry {
         metrics::gauge!("rtbox_cluster_nodes").set(live.len() as f64);
         *self.live.write() = live;
         if self.sweeper {
-            let dead: Vec<String> = conn.zrangebyscore(broker::KEY_NODES, "-inf", cutoff).await?;
+            let dead: Vec<String> = conn
+                .zrangebyscore(broker::KEY_NODES, "-inf", cutoff)
+                .await?;
             for node in dead {
                 if node != self.me {
                     self.sweep(broker, svc, &node).await?;
@@ -125,7 +143,11 @@ impl NodeRegistry {
             .hdel(broker::KEY_NODE_INFO, node)
             .query_async(&mut conn)
             .await?;
-        tracing::warn!(node, removed, "node stopped heartbeating; its clients left presence");
+        tracing::warn!(
+            node,
+            removed,
+            "node stopped heartbeating; its clients left presence"
+        );
         metrics::counter!("rtbox_cluster_nodes_lost_total").increment(1);
         Ok(())
     }

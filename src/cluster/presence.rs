@@ -77,7 +77,7 @@ impl RedisPeers {
         let entry = PresenceEntry {
             node: self.nodes.me.clone(),
             joined_ms: m.joined_ms,
-            client: Box::<RawValue>::from(&*m.client),
+            client: (*m.client).to_owned(),
         };
         serde_json::to_string(&entry).unwrap_or_default()
     }
@@ -85,12 +85,15 @@ impl RedisPeers {
     async fn shared_presence(&self, topic: &str) -> redis::RedisResult<Vec<Arc<RawValue>>> {
         let mut conn = self.broker.conn();
         let entries: Vec<(String, String)> = conn.hgetall(broker::presence_key(topic)).await?;
-        let mut all: Vec<(i64, Arc<RawValue>)> = entries
-            .into_iter()
-            .filter_map(|(_, raw)| serde_json::from_str::<PresenceEntry>(&raw).ok())
-            .filter(|e| e.node != self.nodes.me && self.nodes.is_live(&e.node))
-            .map(|e| (e.joined_ms, Arc::from(e.client)))
-            .collect();
+        let mut all: Vec<(i64, Arc<RawValue>)> = Vec::with_capacity(entries.len());
+        for (_, raw) in entries {
+            let Ok(e) = serde_json::from_str::<PresenceEntry>(&raw) else {
+                continue;
+            };
+            if e.node != self.nodes.me && self.nodes.check_live(&self.broker, &e.node).await {
+                all.push((e.joined_ms, Arc::from(e.client)));
+            }
+        }
         if let Some(mine) = self.local.lock().get(topic) {
             all.extend(mine.values().map(|m| (m.joined_ms, m.client.clone())));
         }
@@ -183,7 +186,9 @@ impl Peers for RedisPeers {
             else {
                 return false;
             };
-            if entry.node == self.nodes.me || !self.nodes.is_live(&entry.node) {
+            if entry.node == self.nodes.me
+                || !self.nodes.check_live(&self.broker, &entry.node).await
+            {
                 return false;
             }
             let direct = Direct {
@@ -237,7 +242,7 @@ async fn write_loop(
                             let entry = PresenceEntry {
                                 node: me.clone(),
                                 joined_ms: m.joined_ms,
-                                client: Box::<RawValue>::from(&*m.client),
+                                client: (*m.client).to_owned(),
                             };
                             (
                                 topic.clone(),

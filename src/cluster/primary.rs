@@ -4,14 +4,17 @@
 
 use std::sync::Arc;
 
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::upstream::kind_of;
 use super::wire::{
-    Definitions, HistoryCall, MembershipCall, MessageCall, PublishCall, PublishReply,
-    TriggerReach, WireError, WireMessage, SECRET_HEADER,
+    Definitions, HistoryCall, MembershipCall, MessageCall, PublishCall, PublishReply, TriggerReach,
+    WireError, WireMessage, SECRET_HEADER,
 };
 use crate::auth::ApiKeyInfo;
 use crate::channels::message::Author;
@@ -49,6 +52,7 @@ impl NodeSecret {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/cluster/v1")
+            .wrap(from_fn(require_secret))
             .route("/definitions", web::get().to(definitions))
             .route("/publish", web::post().to(publish))
             .route("/history", web::post().to(history))
@@ -62,11 +66,18 @@ fn refuse() -> HttpResponse {
     HttpResponse::Forbidden().json(serde_json::json!({"detail": "Not a node of this cluster."}))
 }
 
-fn guard(req: &HttpRequest) -> Result<(), HttpResponse> {
-    match req.app_data::<web::Data<NodeSecret>>() {
-        Some(secret) if secret.admits(req) => Ok(()),
-        _ => Err(refuse()),
+/// Lets a call through only with the cluster secret.
+async fn require_secret(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let admitted = req
+        .app_data::<web::Data<NodeSecret>>()
+        .is_some_and(|secret| secret.admits(req.request()));
+    if !admitted {
+        return Ok(req.into_response(refuse()));
     }
+    Ok(next.call(req).await?.map_into_boxed_body())
 }
 
 /// Domain errors travel as 422 with a `WireError` body; edges map them back.
@@ -87,17 +98,15 @@ fn read_target(
     channel: &str,
     room: Option<&str>,
 ) -> Result<Target, ChannelError> {
-    svc.target(&Actor::Admin(Author::Admin(0)), channel, room, Permission::None)
+    svc.target(
+        &Actor::Admin(Author::Admin(0)),
+        channel,
+        room,
+        Permission::None,
+    )
 }
 
-async fn definitions(
-    req: HttpRequest,
-    svc: web::Data<ChannelService>,
-    db: web::Data<Db>,
-) -> HttpResponse {
-    if let Err(r) = guard(&req) {
-        return r;
-    }
+async fn definitions(svc: web::Data<ChannelService>, db: web::Data<Db>) -> HttpResponse {
     let stored = db
         .read(|c| {
             let keys = keys::list(c)?;
@@ -140,14 +149,7 @@ async fn definitions(
     ok(&defs)
 }
 
-async fn publish(
-    req: HttpRequest,
-    svc: web::Data<ChannelService>,
-    body: web::Json<PublishCall>,
-) -> HttpResponse {
-    if let Err(r) = guard(&req) {
-        return r;
-    }
+async fn publish(svc: web::Data<ChannelService>, body: web::Json<PublishCall>) -> HttpResponse {
     let call = body.into_inner();
     let origin = match (call.actor, call.author) {
         (Some(actor), _) => Origin::Client {
@@ -180,19 +182,17 @@ async fn publish(
     }
 }
 
-async fn history(
-    req: HttpRequest,
-    svc: web::Data<ChannelService>,
-    body: web::Json<HistoryCall>,
-) -> HttpResponse {
-    if let Err(r) = guard(&req) {
-        return r;
-    }
+async fn history(svc: web::Data<ChannelService>, body: web::Json<HistoryCall>) -> HttpResponse {
     let call = body.into_inner();
     let result = async {
         let target = read_target(&svc, &call.channel, call.room.as_deref())?;
-        svc.history(&target, call.cursor, call.descending, call.limit.clamp(1, 1000))
-            .await
+        svc.history(
+            &target,
+            call.cursor,
+            call.descending,
+            call.limit.clamp(1, 1000),
+        )
+        .await
     }
     .await;
     match result {
@@ -204,14 +204,7 @@ async fn history(
     }
 }
 
-async fn message(
-    req: HttpRequest,
-    svc: web::Data<ChannelService>,
-    body: web::Json<MessageCall>,
-) -> HttpResponse {
-    if let Err(r) = guard(&req) {
-        return r;
-    }
+async fn message(svc: web::Data<ChannelService>, body: web::Json<MessageCall>) -> HttpResponse {
     let result = async {
         let target = svc.any_room_target(
             &Actor::Admin(Author::Admin(0)),
@@ -227,14 +220,7 @@ async fn message(
     }
 }
 
-async fn join(
-    req: HttpRequest,
-    svc: web::Data<ChannelService>,
-    body: web::Json<MembershipCall>,
-) -> HttpResponse {
-    if let Err(r) = guard(&req) {
-        return r;
-    }
+async fn join(svc: web::Data<ChannelService>, body: web::Json<MembershipCall>) -> HttpResponse {
     let call = body.into_inner();
     let actor: Actor = call.actor.into();
     let result = async {
@@ -249,17 +235,15 @@ async fn join(
     }
 }
 
-async fn leave(
-    req: HttpRequest,
-    svc: web::Data<ChannelService>,
-    body: web::Json<MembershipCall>,
-) -> HttpResponse {
-    if let Err(r) = guard(&req) {
-        return r;
-    }
+async fn leave(svc: web::Data<ChannelService>, body: web::Json<MembershipCall>) -> HttpResponse {
     let call = body.into_inner();
     let actor: Actor = call.actor.into();
-    match svc.target(&actor, &call.channel, call.room.as_deref(), Permission::None) {
+    match svc.target(
+        &actor,
+        &call.channel,
+        call.room.as_deref(),
+        Permission::None,
+    ) {
         Ok(target) => {
             svc.run_leave_triggers(&target, &actor, &call.socket_id)
                 .await;

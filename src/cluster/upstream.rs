@@ -12,8 +12,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::wire::{
-    Definitions, HistoryCall, MembershipCall, MessageCall, PublishCall, PublishReply,
-    TriggerReach, WireActor, WireError, WireMessage, NODE_HEADER, SECRET_HEADER,
+    Definitions, HistoryCall, MembershipCall, MessageCall, PublishCall, PublishReply, TriggerReach,
+    WireActor, WireError, WireMessage, NODE_HEADER, SECRET_HEADER,
 };
 use crate::auth::AuthService;
 use crate::channels::message::{Kind, Message};
@@ -114,11 +114,7 @@ impl HttpUpstream {
     }
 
     /// Re-reads the definitions every [`FOLLOW_INTERVAL`], forever.
-    pub async fn follow(
-        self: Arc<Self>,
-        svc: Arc<ChannelService>,
-        auth: Arc<AuthService>,
-    ) {
+    pub async fn follow(self: Arc<Self>, svc: Arc<ChannelService>, auth: Arc<AuthService>) {
         let mut tick = tokio::time::interval(FOLLOW_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -148,7 +144,7 @@ impl Upstream for HttpUpstream {
                     Some(WireActor::from(&actor)),
                     None,
                     socket_id,
-                    client.map(|c| Box::<serde_json::value::RawValue>::from(&*c)),
+                    client.map(|c| (*c).to_owned()),
                 ),
                 Origin::Server(author) => (None, Some(author), String::new(), None),
             };

@@ -43,7 +43,7 @@ impl WireMessage {
             created_at: m.created_at.clone(),
             payload: m.payload.clone(),
             kind: m.kind.as_str().to_string(),
-            client: m.client.as_ref().map(|c| Box::<RawValue>::from(&**c)),
+            client: m.client.as_ref().map(|c| (**c).to_owned()),
         }
     }
 
@@ -81,8 +81,6 @@ pub enum Control {
         topic: String,
         frame: String,
     },
-    /// Definitions (channels, keys, triggers, client secret) changed on the primary.
-    Definitions { node: String },
 }
 
 /// A frame for one subscriber, sent to the node that holds it.
@@ -106,14 +104,20 @@ pub struct PresenceEntry {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum WireActor {
-    Admin { author: Author },
-    PublishKey { id: i64 },
+    Admin {
+        author: Author,
+    },
+    PublishKey {
+        id: i64,
+    },
     Member {
         author: Author,
         #[serde(default)]
         claims: Option<ClientClaims>,
     },
-    Anonymous { socket_id: String },
+    Anonymous {
+        socket_id: String,
+    },
 }
 
 impl From<&Actor> for WireActor {
@@ -301,10 +305,14 @@ mod tests {
             created_at: "t".into(),
             payload: RawValue::from_string(r#"{"a":1}"#.into()).unwrap(),
             kind: Kind::Event,
-            client: Some(Arc::from(RawValue::from_string(r#"{"socketId":"s"}"#.into()).unwrap())),
+            client: Some(Arc::from(
+                RawValue::from_string(r#"{"socketId":"s"}"#.into()).unwrap(),
+            )),
         };
         let text = serde_json::to_string(&WireMessage::from_message(&m)).unwrap();
-        let back = serde_json::from_str::<WireMessage>(&text).unwrap().into_message();
+        let back = serde_json::from_str::<WireMessage>(&text)
+            .unwrap()
+            .into_message();
         assert_eq!(back.ws_frame(), m.ws_frame());
         assert_eq!(back.to_json_string("/api/v1"), m.to_json_string("/api/v1"));
     }
