@@ -64,7 +64,21 @@ pub struct ServeOptions {
     /// Messages per second one WebSocket connection may publish (burst = 2x) [default: 50]
     #[arg(long, env = "RTBOX_PUBLISH_RATE", value_name = "PER_SECOND")]
     pub publish_rate: Option<u32>,
-    /// Concurrent WebSocket connections from one IP address [default: 20000]
+    /// REST publishes (publish and events) per second with one API key (burst = 2x) [default: 50000]
+    #[arg(
+        long,
+        env = "RTBOX_REST_PUBLISH_RATE_PER_KEY",
+        value_name = "PER_SECOND"
+    )]
+    pub rest_publish_rate_per_key: Option<u32>,
+    /// REST publishes per second from one IP address by callers without an API key (burst = 2x) [default: 100]
+    #[arg(
+        long,
+        env = "RTBOX_REST_PUBLISH_RATE_PER_IP",
+        value_name = "PER_SECOND"
+    )]
+    pub rest_publish_rate_per_ip: Option<u32>,
+    /// Concurrent WebSocket connections from one non-loopback IP address (each may buffer up to max_frame_bytes) [default: 1000]
     #[arg(long, env = "RTBOX_MAX_CONNECTIONS_PER_IP", value_name = "N")]
     pub max_connections_per_ip: Option<usize>,
     /// Outbound queue of one WebSocket connection, in messages, before it is closed with 1013 [default: 1024]
@@ -181,6 +195,8 @@ pub struct Settings {
     pub max_frame_bytes: usize,
     pub max_subscriptions: usize,
     pub publish_rate: u32,
+    pub rest_publish_rate_per_key: u32,
+    pub rest_publish_rate_per_ip: u32,
     pub max_connections_per_ip: usize,
     pub ws_queue_messages: usize,
     pub ws_queue_bytes: usize,
@@ -255,6 +271,8 @@ impl ServeOptions {
             max_frame_bytes,
             max_subscriptions,
             publish_rate,
+            rest_publish_rate_per_key,
+            rest_publish_rate_per_ip,
             max_connections_per_ip,
             ws_queue_messages,
             ws_queue_bytes,
@@ -380,10 +398,20 @@ impl ServeOptions {
                 100,
             )? as usize,
             publish_rate: positive("publish_rate", self.publish_rate.map(u64::from), 50)? as u32,
+            rest_publish_rate_per_key: positive(
+                "rest_publish_rate_per_key",
+                self.rest_publish_rate_per_key.map(u64::from),
+                50_000,
+            )? as u32,
+            rest_publish_rate_per_ip: positive(
+                "rest_publish_rate_per_ip",
+                self.rest_publish_rate_per_ip.map(u64::from),
+                100,
+            )? as u32,
             max_connections_per_ip: positive(
                 "max_connections_per_ip",
                 self.max_connections_per_ip.map(|v| v as u64),
-                20_000,
+                1_000,
             )? as usize,
             ws_queue_messages: positive(
                 "ws_queue_messages",

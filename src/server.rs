@@ -78,8 +78,10 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     let data_triggers = web::Data::from(triggers.clone());
     let data_channels = web::Data::from(channels.clone());
     let data_metrics = web::Data::new(metrics);
+    let publish_limits = web::Data::new(api::ratelimit::PublishLimits::new(&settings));
     let auth_for_app = auth.clone();
     let cluster_for_app = cluster.clone();
+    let limits_housekeeping = publish_limits.clone();
     let app = move || {
         App::new()
             .app_data(data_settings.clone())
@@ -88,6 +90,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
             .app_data(data_triggers.clone())
             .app_data(data_channels.clone())
             .app_data(data_metrics.clone())
+            .app_data(publish_limits.clone())
             .app_data(api::json_config(body_limit))
             .app_data(web::PayloadConfig::new(body_limit))
             .app_data(api::query_config())
@@ -144,6 +147,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         loop {
             tick.tick().await;
             auth_housekeeping.housekeeping();
+            limits_housekeeping.forget_idle();
         }
     });
 

@@ -8,9 +8,16 @@ use rust_embed::RustEmbed;
 struct Assets;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(root))
-        .route("/admin", web::get().to(index))
-        .route("/admin/{path:.*}", web::get().to(admin));
+    cfg.route("/", get_or_head().to(root))
+        .route("/admin", get_or_head().to(index))
+        .route("/admin/{path:.*}", get_or_head().to(admin));
+}
+
+/// GET, and HEAD answered like it (the HTTP layer leaves the body out), as monitors
+/// and link checkers expect.
+fn get_or_head() -> actix_web::Route {
+    use actix_web::guard;
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }
 
 async fn root() -> HttpResponse {

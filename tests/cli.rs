@@ -240,6 +240,8 @@ fn serve_help_lists_every_setting_with_its_env_var() {
         "max-frame-bytes",
         "max-subscriptions",
         "publish-rate",
+        "rest-publish-rate-per-key",
+        "rest-publish-rate-per-ip",
         "max-connections-per-ip",
         "ws-queue-messages",
         "ws-queue-bytes",

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
+use crate::api::ratelimit::PublishLimits;
 use crate::api::{offset_page, ObjectBody, OffsetQuery};
 use crate::auth::Caller;
 use crate::channels::message::Kind;
@@ -152,12 +153,22 @@ fn or_null(payload: Option<Box<RawValue>>) -> ApiResult<Box<RawValue>> {
 }
 
 /// Publishes through the shared pipeline and answers 201 with the message object
-/// (links under the route family the client used).
+/// (links under the route family the client used). Rate-limited per API key or client IP
+/// (429 in the Syncano shape).
 async fn publish_and_answer(
     req: &HttpRequest,
+    caller: &Caller,
     svc: &ChannelService,
     request: PublishRequest,
 ) -> ApiResult<HttpResponse> {
+    if let Some(limits) = req.app_data::<web::Data<PublishLimits>>() {
+        let ip = req.peer_addr().map(|a| a.ip());
+        limits
+            .check(caller, ip)
+            .map_err(|t| ApiError::RateLimited {
+                retry_after: t.retry_after,
+            })?;
+    }
     let published = svc.publish(request).await?;
     let mut resp = json_text(
         actix_web::http::StatusCode::CREATED,
@@ -190,7 +201,7 @@ async fn publish(
             client: None,
         },
     };
-    publish_and_answer(&req, &svc, request).await
+    publish_and_answer(&req, &caller, &svc, request).await
 }
 
 #[derive(Deserialize)]
@@ -218,7 +229,7 @@ async fn event(
         kind: Kind::Event,
         origin: Origin::Server(actor(&caller).author()),
     };
-    publish_and_answer(&req, &svc, request).await
+    publish_and_answer(&req, &caller, &svc, request).await
 }
 
 #[derive(Deserialize)]
@@ -335,6 +346,7 @@ async fn poll(
     req: HttpRequest,
     caller: Caller,
     svc: web::Data<ChannelService>,
+    auth: web::Data<crate::auth::AuthService>,
     q: web::Query<PollQuery>,
 ) -> ApiResult<HttpResponse> {
     let (target, last_id) = poll_start(&svc, &caller, &name_param(&req), &q).await?;
@@ -345,8 +357,9 @@ async fn poll(
         let _ = crate::api::ws::accept_feed(
             req.head(),
             svc.into_inner(),
-            target,
-            last_id,
+            auth.into_inner(),
+            &caller,
+            (target, last_id),
             &base(&req),
         )?;
         return Err(ApiError::BadRequest(

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod channels;
 pub mod keys;
 pub mod ops;
+pub mod ratelimit;
 pub mod syncano;
 pub mod triggers;
 pub mod upgrade;

@@ -20,7 +20,6 @@ const MAX_NAME: usize = 128;
 const MAX_DESCRIPTION: usize = 2000;
 const MAX_TAGS: usize = 20;
 const MAX_TAG: usize = 64;
-const MAX_CHANNEL: usize = 64;
 /// Fields the API writes itself; clients may send them back unchanged and they are ignored.
 const READ_ONLY: [&str; 5] = ["id", "guid", "created_at", "updated_at", "links"];
 
@@ -58,15 +57,7 @@ fn body_object(body: Value) -> ApiResult<Map<String, Value>> {
 
 /// A trigger's `channel`: a channel name, a `prefix/*` (or `prefix*`) pattern, or `*`.
 fn valid_channel(raw: &str) -> Option<String> {
-    let c = raw.trim().to_ascii_lowercase();
-    if c == "*" {
-        return Some(c);
-    }
-    let name = c.strip_suffix('*').unwrap_or(&c);
-    let ok_chars = name
-        .chars()
-        .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.' | '/'));
-    (!name.is_empty() && c.len() <= MAX_CHANNEL && ok_chars && !name.contains("//")).then_some(c)
+    crate::channels::model::validate_channel_filter(raw).ok()
 }
 
 fn string_field(value: &Value, field: &str, max: usize, allow_empty: bool) -> ApiResult<String> {

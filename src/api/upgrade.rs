@@ -12,17 +12,20 @@ use actix_http::h1;
 use actix_http::{ConnectionType, Method, Request, Response};
 use actix_web::{HttpResponse, ResponseError};
 use bytes::BytesMut;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::channels::{poll_start, PollQuery};
-use super::ws::{accept_envelope, accept_feed, FeedParams};
+use super::ws::{accept_envelope, accept_feed};
 use crate::auth::extract::credentials_from;
 use crate::auth::AuthService;
 use crate::channels::{ChannelService, API_BASE};
 use crate::error::ApiError;
 use crate::realtime::session::{self, SessionParams};
 use crate::realtime::wsio::WsIo;
+
+/// How long a refused upgrade's socket is drained before it is dropped.
+const REFUSE_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Services the upgrade path needs (one per worker, cheap to clone).
 #[derive(Clone)]
@@ -103,8 +106,7 @@ impl Route {
 
 /// What the request turned into.
 enum Outcome {
-    Envelope(Response<()>, SessionParams),
-    Feed(Response<()>, FeedParams),
+    Accepted(Response<()>, SessionParams),
     Refused(HttpResponse),
 }
 
@@ -128,18 +130,18 @@ pub async fn handle(
         _ if wrong_method => Outcome::Refused(method_not_allowed(&method)),
         Route::Envelope { .. } => {
             match accept_envelope(head, ctx.svc.clone(), ctx.auth.clone()).await {
-                Ok((response, params)) => Outcome::Envelope(response, params),
+                Ok((response, params)) => Outcome::Accepted(response, params),
                 Err(e) => Outcome::Refused(e.error_response()),
             }
         }
         Route::Feed { name, base, .. } => match feed(head, &ctx, &name, &base).await {
-            Ok((response, params)) => Outcome::Feed(response, params),
+            Ok((response, params)) => Outcome::Accepted(response, params),
             Err(e) => Outcome::Refused(e.error_response()),
         },
         Route::NotFound => Outcome::Refused(ApiError::NotFound.error_response()),
     };
     let status = match &outcome {
-        Outcome::Envelope(r, _) | Outcome::Feed(r, _) => r.status(),
+        Outcome::Accepted(r, _) => r.status(),
         Outcome::Refused(r) => r.status(),
     };
     crate::observability::record_request(
@@ -164,17 +166,9 @@ pub async fn handle(
         Outcome::Refused(res) => {
             let _ = refuse(&mut io, &mut codec, res).await;
         }
-        Outcome::Envelope(response, params) => {
+        Outcome::Accepted(response, params) => {
             if switch(&mut io, &mut codec, response).await.is_ok() {
                 actix_web::rt::spawn(session::run(WsIo::new(io, early, max), params));
-            }
-        }
-        Outcome::Feed(response, p) => {
-            if switch(&mut io, &mut codec, response).await.is_ok() {
-                let ws = WsIo::new(io, early, max);
-                actix_web::rt::spawn(session::run_feed(
-                    ws, p.svc, p.conn, p.rx, p.target, p.last_id,
-                ));
             }
         }
     }
@@ -188,7 +182,7 @@ async fn feed(
     ctx: &Upgrades,
     name: &str,
     base: &str,
-) -> Result<(Response<()>, FeedParams), ApiError> {
+) -> Result<(Response<()>, SessionParams), ApiError> {
     let query = head.uri.query().unwrap_or("");
     let caller = ctx
         .auth
@@ -201,7 +195,14 @@ async fn feed(
         // `Upgrade: websocket`.
         return Err(ApiError::NotFound);
     }
-    accept_feed(head, ctx.svc.clone(), target, last_id, base)
+    accept_feed(
+        head,
+        ctx.svc.clone(),
+        ctx.auth.clone(),
+        &caller,
+        (target, last_id),
+        base,
+    )
 }
 
 /// Same body and `Allow` header as the actix-web routes' 405.
@@ -248,7 +249,15 @@ async fn refuse(
     }
     codec.encode(h1::Message::Chunk(None), &mut buf)?;
     io.write_all(&buf).await?;
-    io.shutdown().await
+    io.shutdown().await?;
+    // Closing with unread request bytes would reset the connection and could destroy the
+    // answer before the client reads it: drain briefly, boundedly, until the client hangs up.
+    let mut scratch = [0u8; 1024];
+    let _ = tokio::time::timeout(REFUSE_LINGER, async {
+        while matches!(io.read(&mut scratch).await, Ok(n) if n > 0) {}
+    })
+    .await;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use crate::auth::{secrets, AuthService, Caller, Principal};
 use crate::channels::{Actor, ChannelService, Target};
 use crate::error::ApiError;
 use crate::realtime::outbox::Outgoing;
-use crate::realtime::session::SessionParams;
+use crate::realtime::session::{SessionKind, SessionParams};
 use crate::realtime::{Conn, Format, Outbox};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -103,6 +103,9 @@ fn open_conn(
     let settings = svc.settings();
     let ip = head.peer_addr.map(|a| a.ip());
     let ip_slot = match ip {
+        // Loopback peers are this machine: the operator's reverse proxy (every client
+        // would share its one quota) or tools.
+        Some(ip) if ip.is_loopback() => None,
         Some(ip) => Some(
             svc.hub()
                 .admit_ip(ip, settings.max_connections_per_ip)
@@ -162,18 +165,9 @@ pub async fn accept_envelope(
         conn,
         rx,
         actor,
-        auth_error,
+        kind: SessionKind::Envelope { auth_error },
     };
     Ok((response, params))
-}
-
-/// What a Syncano WebSocket feed needs once the handshake is answered.
-pub struct FeedParams {
-    pub svc: Arc<ChannelService>,
-    pub conn: Arc<Conn>,
-    pub rx: mpsc::Receiver<Outgoing>,
-    pub target: Target,
-    pub last_id: i64,
 }
 
 /// Checks a Syncano `poll/?transport=websocket` upgrade (replay after `last_id`, then
@@ -181,29 +175,34 @@ pub struct FeedParams {
 pub fn accept_feed(
     head: &RequestHead,
     svc: Arc<ChannelService>,
-    target: Target,
-    last_id: i64,
+    auth: Arc<AuthService>,
+    caller: &Caller,
+    feed: (Target, i64),
     base: &str,
-) -> Result<(Response<()>, FeedParams), ApiError> {
+) -> Result<(Response<()>, SessionParams), ApiError> {
+    let socket_id = new_socket_id();
+    let actor = Actor::from_caller(caller, &socket_id);
     // Every refusal here has always been a 400 carrying the reason (even the per-IP
     // limit), which Syncano clients treat as "fall back to long-polling".
     let (conn, rx) = open_conn(
         head,
         &svc,
         serde_json::json!({}),
-        new_socket_id(),
+        socket_id,
         Format::Syncano {
             base: Arc::from(base),
         },
     )
     .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let response = handshake(head, None).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let params = FeedParams {
+    let (target, last_id) = feed;
+    let params = SessionParams {
         svc,
+        auth,
         conn,
         rx,
-        target,
-        last_id,
+        actor,
+        kind: SessionKind::Feed { target, last_id },
     };
     Ok((response, params))
 }

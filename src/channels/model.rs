@@ -129,7 +129,10 @@ impl Channel {
     }
 }
 
-/// Why a name is refused, in the words the API answers with.
+/// The one channel-name rule (SPEC §3), for channels, patterns and trigger filters:
+/// lowercased; letters, digits, `-`, `_`, `.`, `/`; `/` separates segments that are
+/// never empty, `.` or `..` (a name goes into URL paths as it is). Returns the
+/// lowercased name, or why it is refused in the words the API answers with.
 pub fn validate_name(raw: &str, allow_pattern: bool) -> Result<String, String> {
     let name = raw.to_ascii_lowercase();
     let body = match name.strip_suffix("/*") {
@@ -142,16 +145,7 @@ pub fn validate_name(raw: &str, allow_pattern: bool) -> Result<String, String> {
             "Ensure this field has 1 to {MAX_NAME_LEN} characters."
         ));
     }
-    if body.is_empty()
-        || !body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/'))
-    {
-        return Err("Use only letters, digits, '-', '_', '.' and '/'.".into());
-    }
-    if body.starts_with('/') || body.ends_with('/') || body.contains("//") {
-        return Err("Segments separated by '/' must not be empty.".into());
-    }
+    check_segments(body, false)?;
     let last = body.rsplit('/').next().unwrap_or(body);
     if !name.ends_with("/*") && RESERVED_LAST_SEGMENTS.contains(&last) {
         return Err(format!(
@@ -159,6 +153,53 @@ pub fn validate_name(raw: &str, allow_pattern: bool) -> Result<String, String> {
         ));
     }
     Ok(name)
+}
+
+/// What a trigger applies to: `*` (every channel), a channel name, a `prefix/*` pattern,
+/// or a bare `prefix*` (every name starting with `prefix`, whose last segment may be
+/// partial). Same characters and segment rules as [`validate_name`].
+pub fn validate_channel_filter(raw: &str) -> Result<String, String> {
+    let filter = raw.trim().to_ascii_lowercase();
+    if filter == "*" {
+        return Ok(filter);
+    }
+    match filter.strip_suffix('*') {
+        Some(prefix) if !prefix.ends_with('/') => {
+            if filter.len() > MAX_NAME_LEN {
+                return Err(format!(
+                    "Ensure this field has 1 to {MAX_NAME_LEN} characters."
+                ));
+            }
+            check_segments(prefix, true)?;
+            Ok(filter)
+        }
+        _ => validate_name(&filter, true),
+    }
+}
+
+/// Characters and segments of a name without its pattern suffix. With `partial_last`,
+/// the last segment is the start of one (a prefix filter) and is not checked as whole.
+fn check_segments(body: &str, partial_last: bool) -> Result<(), String> {
+    if body.is_empty()
+        || !body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/'))
+    {
+        return Err("Use only letters, digits, '-', '_', '.' and '/'.".into());
+    }
+    let segments: Vec<&str> = body.split('/').collect();
+    for (i, segment) in segments.iter().enumerate() {
+        if partial_last && i + 1 == segments.len() {
+            break;
+        }
+        if segment.is_empty() {
+            return Err("Segments separated by '/' must not be empty.".into());
+        }
+        if matches!(*segment, "." | "..") {
+            return Err("Segments separated by '/' must not be '.' or '..'.".into());
+        }
+    }
+    Ok(())
 }
 
 /// Lowercased room, or why it is refused.
@@ -190,6 +231,30 @@ mod tests {
         assert!(validate_name("chat//x", false).is_err());
         assert!(validate_name("/x", false).is_err());
         assert!(validate_name("a.b-c_d/e", false).is_ok());
+        for dotted in [
+            "..",
+            ".",
+            "../../etc/passwd",
+            "a/../b",
+            "a/.",
+            "./a",
+            "a/../*",
+        ] {
+            assert!(validate_name(dotted, true).is_err(), "{dotted}");
+        }
+        assert!(validate_name("a..b/.c/d.", false).is_ok());
+    }
+
+    #[test]
+    fn trigger_filters_follow_the_same_rules() {
+        assert_eq!(validate_channel_filter(" * ").unwrap(), "*");
+        assert_eq!(validate_channel_filter("Chat/*").unwrap(), "chat/*");
+        assert_eq!(validate_channel_filter("chat/ro*").unwrap(), "chat/ro*");
+        assert_eq!(validate_channel_filter("chat/.*").unwrap(), "chat/.*");
+        assert!(validate_channel_filter("news").is_ok());
+        for bad in ["", "**", "a//b*", "../x*", "a b", "a/./*", "a/../b"] {
+            assert!(validate_channel_filter(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! One WebSocket connection (on the raw socket, see `wsio`): a loop that selects over
 //! the socket, the connection's outbox, the heartbeat and close requests. Frames are
 //! handled in order; replies go straight to the socket, channel messages come through
-//! the outbox.
+//! the outbox. The same loop runs both kinds of session — the envelope protocol and the
+//! Syncano one-topic feed — so both get the guarded writes, the dead-peer check and the
+//! close handshake.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_http::ws::{CloseCode, CloseReason};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -14,12 +16,12 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::hub::Conn;
+use super::hub::{Conn, Format};
 use super::outbox::{Outgoing, CLOSE_POLICY};
 use super::protocol::{self as proto, ClientFrame, ClientOptions, ErrorCode, ReplyTo};
 use super::wsio::{Incoming, WsIo};
 use crate::auth::{AuthService, Principal};
-use crate::channels::message::Kind;
+use crate::channels::message::{Kind, Message};
 use crate::channels::model::Permission;
 use crate::channels::{Actor, ChannelError, ChannelService, Origin, PublishRequest, Target};
 
@@ -36,14 +38,23 @@ struct Subscription {
     last_id: i64,
 }
 
+/// What the client speaks.
+pub enum SessionKind {
+    /// The envelope protocol (`/ws`, `/rt/…`). `auth_error` is set when the upgrade
+    /// carried bad credentials: reported, then closed with 1008.
+    Envelope { auth_error: Option<String> },
+    /// A fixed one-topic feed (Syncano `poll/?transport=websocket`): replays after
+    /// `last_id`, then writes each new message; client data frames are ignored.
+    Feed { target: Target, last_id: i64 },
+}
+
 pub struct SessionParams {
     pub svc: Arc<ChannelService>,
     pub auth: Arc<AuthService>,
     pub conn: Arc<Conn>,
     pub rx: mpsc::Receiver<Outgoing>,
     pub actor: Actor,
-    /// Set when the upgrade carried bad credentials: reported, then closed with 1008.
-    pub auth_error: Option<String>,
+    pub kind: SessionKind,
 }
 
 struct State {
@@ -59,12 +70,16 @@ struct State {
     /// A write was abandoned mid-frame: the stream is no longer well-formed, so no close
     /// frame can follow; the socket is just dropped.
     torn: bool,
+    /// A Syncano feed: client data frames are ignored, no presence or leave triggers.
+    feed: bool,
+    /// A peer silent (or not reading) this long is dead.
+    dead_after: Duration,
 }
 
-/// Runs the envelope protocol on `ws` (frames up to `max_frame_bytes`, continuations
-/// joined up to the same size) until either side closes.
+/// Runs a session on `ws` (frames up to `max_frame_bytes`, continuations joined up to
+/// the same size) until either side closes.
 pub async fn run(ws: WsIo, params: SessionParams) {
-    let settings = params.svc.settings().clone();
+    let ping_interval = params.svc.settings().ws_ping_interval;
     let mut rx = params.rx;
     let mut st = State {
         svc: params.svc,
@@ -77,21 +92,28 @@ pub async fn run(ws: WsIo, params: SessionParams) {
         limiter: None,
         close: None,
         torn: false,
+        feed: matches!(params.kind, SessionKind::Feed { .. }),
+        dead_after: ping_interval * 3,
     };
     st.svc.hub().register(st.conn.clone());
-    if let Some(err) = params.auth_error {
-        st.send(proto::error_frame(
-            &ReplyTo::default(),
-            ErrorCode::Unauthorized,
-            &err,
-        ))
-        .await;
-        st.close = Some((CLOSE_POLICY, err));
+    match params.kind {
+        SessionKind::Envelope {
+            auth_error: Some(err),
+        } => {
+            st.send(proto::error_frame(
+                &ReplyTo::default(),
+                ErrorCode::Unauthorized,
+                &err,
+            ))
+            .await;
+            st.close = Some((CLOSE_POLICY, err));
+        }
+        SessionKind::Envelope { auth_error: None } => {}
+        SessionKind::Feed { target, last_id } => st.start_feed(target, last_id).await,
     }
-    let mut heartbeat = tokio::time::interval(settings.ws_ping_interval);
+    let mut heartbeat = tokio::time::interval(ping_interval);
     heartbeat.tick().await;
     let mut last_seen = Instant::now();
-    let dead_after = settings.ws_ping_interval * 3;
 
     while st.close.is_none() {
         tokio::select! {
@@ -122,13 +144,12 @@ pub async fn run(ws: WsIo, params: SessionParams) {
                 match msg {
                     // Boxed: frame handling (publish, replay, triggers) needs far more
                     // state than an idle connection should carry.
+                    Some(Ok(Incoming::Text(_) | Incoming::Binary(_))) if st.feed => {}
                     Some(Ok(Incoming::Text(text))) => Box::pin(st.handle_text(&text)).await,
                     Some(Ok(Incoming::Binary(_))) => {
                         st.strike("binary frames are not supported; send JSON text frames").await
                     }
-                    Some(Ok(Incoming::Ping(bytes))) => {
-                        if st.ws.pong(&bytes).await.is_err() { break; }
-                    }
+                    Some(Ok(Incoming::Ping(bytes))) => st.pong(bytes).await,
                     Some(Ok(Incoming::Pong(_))) => {}
                     Some(Ok(Incoming::Close(_))) | None => break,
                     Some(Err(e)) => {
@@ -143,10 +164,10 @@ pub async fn run(ws: WsIo, params: SessionParams) {
                 }
             }
             _ = heartbeat.tick() => {
-                if last_seen.elapsed() > dead_after {
+                if last_seen.elapsed() > st.dead_after {
                     st.close = Some((1001, "no heartbeat".into()));
-                } else if st.ws.ping(b"").await.is_err() {
-                    break;
+                } else {
+                    st.ping().await;
                 }
             }
         }
@@ -157,15 +178,53 @@ pub async fn run(ws: WsIo, params: SessionParams) {
 impl State {
     async fn send(&mut self, frame: impl Into<bytestring::ByteString>) {
         let conn = self.conn.clone();
-        let written = guarded(&conn, self.ws.text(frame)).await;
+        let written = guarded(&conn, self.dead_after, self.ws.text(frame)).await;
         self.after_write(written);
     }
 
     /// Writes what `write` queued; a failed write means the peer is gone.
     async fn flush(&mut self) {
         let conn = self.conn.clone();
-        let written = guarded(&conn, self.ws.flush()).await;
+        let written = guarded(&conn, self.dead_after, self.ws.flush()).await;
         self.after_write(written);
+    }
+
+    async fn ping(&mut self) {
+        let conn = self.conn.clone();
+        let written = guarded(&conn, self.dead_after, self.ws.ping(b"")).await;
+        self.after_write(written);
+    }
+
+    async fn pong(&mut self, payload: bytes::Bytes) {
+        let conn = self.conn.clone();
+        let written = guarded(&conn, self.dead_after, self.ws.pong(&payload)).await;
+        self.after_write(written);
+    }
+
+    /// A channel message as this connection's format writes it.
+    fn message_text(&self, message: &Message) -> String {
+        match &self.conn.format {
+            Format::Envelope => message.ws_frame(),
+            Format::Syncano { base } => message.to_json_string(base),
+        }
+    }
+
+    /// Follows the feed's one topic: subscribed first, so whatever commits during the
+    /// replay is queued live and its overlap with the replay dropped by id.
+    async fn start_feed(&mut self, target: Target, last_id: i64) {
+        let shared = self.svc.hub().subscribe(&target.topic(), &self.conn);
+        self.subs.insert(
+            shared.clone(),
+            Subscription {
+                target: target.clone(),
+                last_id,
+            },
+        );
+        if let Err(e) = self.replay(&shared, &target, last_id).await {
+            tracing::error!(error = %e, "feed replay failed");
+            self.close
+                .get_or_insert((1011, "history unavailable".into()));
+        }
     }
 
     fn after_write(&mut self, written: Written) {
@@ -338,7 +397,8 @@ impl State {
             let full = page.len() as i64 == REPLAY_PAGE;
             for m in page {
                 cursor = m.id;
-                self.send(m.ws_frame()).await;
+                let text = self.message_text(&m);
+                self.send(text).await;
             }
             if let Some(sub) = self.subs.get_mut(topic) {
                 sub.last_id = sub.last_id.max(cursor);
@@ -373,7 +433,7 @@ impl State {
     /// Leaves the hub topic, tells the others (presence) and runs leave triggers.
     fn unsubscribe(&self, target: &Target) {
         let key = target.topic();
-        if !self.svc.hub().unsubscribe(&key, self.conn.id) {
+        if !self.svc.hub().unsubscribe(&key, self.conn.id) || self.feed {
             return;
         }
         self.svc.unsubscribed(target, &self.conn.socket_id);
@@ -592,7 +652,7 @@ impl State {
 
 /// How long a write may stay blocked after the connection was asked to close (its outbox
 /// overflowed because the peer stopped reading) before it is abandoned.
-const STUCK_WRITE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+const STUCK_WRITE_GRACE: Duration = Duration::from_secs(5);
 
 enum Written {
     Done(std::io::Result<()>),
@@ -602,9 +662,12 @@ enum Written {
 
 /// Runs a socket write. A peer that stopped reading blocks it forever; its outbox then
 /// overflows and requests a close, after which the write gets `STUCK_WRITE_GRACE` to
-/// finish (so a proper close frame can still follow) before it is abandoned.
+/// finish (so a proper close frame can still follow) before it is abandoned. A write
+/// that no close request ends (a quiet channel, a long replay) is abandoned after
+/// `dead_after`, the same patience the heartbeat has with a silent peer.
 async fn guarded(
     conn: &Conn,
+    dead_after: Duration,
     write: impl std::future::Future<Output = std::io::Result<()>>,
 ) -> Written {
     tokio::pin!(write);
@@ -620,6 +683,7 @@ async fn guarded(
                 Err(_) => Written::Torn(code),
             }
         }
+        _ = tokio::time::sleep(dead_after) => Written::Torn(1001),
     }
 }
 
@@ -630,78 +694,4 @@ fn presence_reply(target: &Target) -> ReplyTo {
         room: target.room.clone(),
         reference: None,
     }
-}
-
-/// A fixed one-topic feed (Syncano `poll/?transport=websocket`): replays after
-/// `last_id`, then writes each new message; client frames are ignored.
-pub async fn run_feed(
-    mut ws: WsIo,
-    svc: Arc<ChannelService>,
-    conn: Arc<Conn>,
-    mut rx: mpsc::Receiver<Outgoing>,
-    target: Target,
-    last_id: i64,
-) {
-    let hub = svc.hub().clone();
-    hub.register(conn.clone());
-    let base: Arc<str> = match &conn.format {
-        super::Format::Syncano { base } => base.clone(),
-        super::Format::Envelope => Arc::from(crate::channels::API_BASE),
-    };
-    let key = target.topic();
-    let topic = hub.subscribe(&key, &conn);
-    let mut sent = last_id;
-    let mut close: Option<u16> = None;
-    'replay: loop {
-        match svc.history(&target, Some(sent), false, REPLAY_PAGE).await {
-            Ok(page) => {
-                let full = page.len() as i64 == REPLAY_PAGE;
-                for m in page {
-                    sent = m.id;
-                    if ws.text(m.to_json_string(&base)).await.is_err() {
-                        close = Some(1000);
-                        break 'replay;
-                    }
-                }
-                if !full {
-                    break;
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "replay failed");
-                close = Some(1011);
-                break;
-            }
-        }
-    }
-    let mut heartbeat = tokio::time::interval(svc.settings().ws_ping_interval);
-    heartbeat.tick().await;
-    while close.is_none() {
-        tokio::select! {
-            code = conn.outbox.closing() => close = Some(code),
-            item = rx.recv() => match item {
-                Some(item) => {
-                    conn.outbox.sent(item.bytes.len());
-                    if item.topic.as_ref() == Some(&topic) && item.id > sent {
-                        sent = item.id;
-                        if ws.text(item.bytes.clone()).await.is_err() { break; }
-                    }
-                }
-                None => break,
-            },
-            msg = ws.recv() => match msg {
-                Some(Ok(Incoming::Ping(b))) => { if ws.pong(&b).await.is_err() { break; } }
-                Some(Ok(Incoming::Close(_))) | None | Some(Err(_)) => break,
-                Some(Ok(_)) => {}
-            },
-            _ = heartbeat.tick() => { if ws.ping(b"").await.is_err() { break; } }
-        }
-    }
-    hub.unsubscribe(&key, conn.id);
-    hub.unregister(conn.id);
-    ws.close(close.map(|code| CloseReason {
-        code: CloseCode::from(code),
-        description: None,
-    }))
-    .await;
 }

@@ -1,7 +1,10 @@
 //! The single writer: a dedicated thread owns the read-write connection, takes queued
 //! jobs, runs as many as are waiting inside one transaction (each in its own savepoint,
 //! so one failing job never spoils its neighbours), commits once, then answers them all.
-//! Grouping is what keeps durable writes fast under concurrency.
+//! Grouping is what keeps durable writes fast under concurrency. A batch that cannot
+//! begin its transaction (the database locked past the busy timeout) fails without
+//! running any of its jobs: outside a transaction every savepoint would commit on its
+//! own while its caller is told the write failed, and a retry would write it twice.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -20,32 +23,34 @@ const MAX_BATCH: usize = 512;
 const QUEUE: usize = 16_384;
 
 type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
-type Job = Box<dyn FnOnce(&Connection) -> Completion + Send>;
 
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
-pub struct WriteStats {
-    pub commits: u64,
-    pub jobs: u64,
+/// A queued write: run inside the batch's transaction, or failed without running.
+trait Job: Send {
+    /// Runs the work in its own savepoint; the completion answers after the commit.
+    fn run(self: Box<Self>, conn: &Connection) -> Completion;
+    /// Answers `err` without touching the database.
+    fn abandon(self: Box<Self>, err: StoreError);
 }
 
-pub(super) struct Writer {
-    tx: Mutex<Option<mpsc::Sender<Job>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
-    commits: Arc<AtomicU64>,
-    jobs: Arc<AtomicU64>,
+struct Queued<T, F, A> {
+    work: F,
+    after_commit: A,
+    reply: oneshot::Sender<StoreResult<T>>,
 }
 
-type Reply<T> = oneshot::Receiver<StoreResult<T>>;
-
-fn make_job<T, F, A>(f: F, after_commit: A) -> (Job, Reply<T>)
+impl<T, F, A> Job for Queued<T, F, A>
 where
     T: Send + 'static,
     F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     A: FnOnce(&T) + Send + 'static,
 {
-    let (reply_tx, reply_rx) = oneshot::channel();
-    let job: Job = Box::new(move |conn: &Connection| {
-        let result = run_in_savepoint(conn, f);
+    fn run(self: Box<Self>, conn: &Connection) -> Completion {
+        let Queued {
+            work,
+            after_commit,
+            reply,
+        } = *self;
+        let result = run_in_savepoint(conn, work);
         Box::new(move |commit: Result<(), String>| {
             let outcome = match (commit, result) {
                 (Ok(()), Ok(value)) => {
@@ -55,10 +60,43 @@ where
                 (Err(e), Ok(_)) => Err(StoreError::Other(format!("commit failed: {e}"))),
                 (_, Err(e)) => Err(e),
             };
-            let _ = reply_tx.send(outcome);
+            let _ = reply.send(outcome);
         })
-    });
-    (job, reply_rx)
+    }
+
+    fn abandon(self: Box<Self>, err: StoreError) {
+        let _ = self.reply.send(Err(err));
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct WriteStats {
+    pub commits: u64,
+    pub jobs: u64,
+}
+
+pub(super) struct Writer {
+    tx: Mutex<Option<mpsc::Sender<Box<dyn Job>>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    commits: Arc<AtomicU64>,
+    jobs: Arc<AtomicU64>,
+}
+
+type Reply<T> = oneshot::Receiver<StoreResult<T>>;
+
+fn make_job<T, F, A>(work: F, after_commit: A) -> (Box<dyn Job>, Reply<T>)
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    A: FnOnce(&T) + Send + 'static,
+{
+    let (reply, rx) = oneshot::channel();
+    let job = Queued {
+        work,
+        after_commit,
+        reply,
+    };
+    (Box::new(job), rx)
 }
 
 fn run_in_savepoint<T>(
@@ -87,7 +125,7 @@ fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 
 impl Writer {
     pub(super) fn start(conn: Connection) -> StoreResult<Writer> {
-        let (tx, rx) = mpsc::channel::<Job>(QUEUE);
+        let (tx, rx) = mpsc::channel::<Box<dyn Job>>(QUEUE);
         let commits = Arc::new(AtomicU64::new(0));
         let jobs = Arc::new(AtomicU64::new(0));
         let (c, j) = (commits.clone(), jobs.clone());
@@ -103,7 +141,7 @@ impl Writer {
         })
     }
 
-    fn sender(&self) -> StoreResult<mpsc::Sender<Job>> {
+    fn sender(&self) -> StoreResult<mpsc::Sender<Box<dyn Job>>> {
         self.tx.lock().clone().ok_or(StoreError::WriterGone)
     }
 
@@ -152,7 +190,7 @@ impl Writer {
 
 fn writer_loop(
     conn: Connection,
-    mut rx: mpsc::Receiver<Job>,
+    mut rx: mpsc::Receiver<Box<dyn Job>>,
     commits: Arc<AtomicU64>,
     jobs: Arc<AtomicU64>,
 ) {
@@ -160,15 +198,16 @@ fn writer_loop(
     let mut completions: Vec<Completion> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         let started = Instant::now();
-        if let Err(e) = run_cached(&conn, "BEGIN IMMEDIATE") {
-            tracing::error!(error = %e, "writer could not begin a transaction");
-            first(&conn)(Err(e.to_string()));
+        if let Err(e) = begin(&conn) {
+            tracing::error!(error = %e, "writer could not begin a transaction; the write fails unrun");
+            metrics::counter!("rtbox_sqlite_begin_failures_total").increment(1);
+            first.abandon(StoreError::Sqlite(e));
             continue;
         }
-        completions.push(first(&conn));
+        completions.push(first.run(&conn));
         while completions.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(job) => completions.push(job(&conn)),
+                Ok(job) => completions.push(job.run(&conn)),
                 Err(_) => break,
             }
         }
@@ -190,6 +229,15 @@ fn writer_loop(
     let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
 }
 
+/// Opens the batch's transaction. A transaction left open by a failed rollback is
+/// rolled back first, so one bad commit cannot make every later batch fail to begin.
+fn begin(conn: &Connection) -> rusqlite::Result<()> {
+    if !conn.is_autocommit() {
+        conn.execute_batch("ROLLBACK")?;
+    }
+    run_cached(conn, "BEGIN IMMEDIATE")
+}
+
 /// Marks the writer thread SCHED_BATCH: a job arriving does not preempt the thread that
 /// submitted it, so the submitters that are ready run first and the writer then commits
 /// them as one group (several times larger groups under load, most of all on one core).
@@ -202,5 +250,60 @@ fn batch_scheduling() {
         if rc != 0 {
             tracing::debug!("SCHED_BATCH unavailable for the writer thread");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(conn: &Connection) -> i64 {
+        conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_that_cannot_begin_fails_without_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let setup = Connection::open(&path).unwrap();
+        setup
+            .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t (x INTEGER);")
+            .unwrap();
+        let writer_conn = Connection::open(&path).unwrap();
+        writer_conn
+            .busy_timeout(std::time::Duration::from_millis(50))
+            .unwrap();
+        let writer = Writer::start(writer_conn).unwrap();
+
+        // Another process holds the write lock a little past the writer's busy timeout:
+        // BEGIN gives up, and the lock is free again right after. A job run anyway
+        // would get the lock then and commit on its own.
+        let holder = Connection::open(&path).unwrap();
+        holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(80));
+            holder.execute_batch("COMMIT").unwrap();
+        });
+        let rx = writer
+            .submit(
+                |c| Ok(c.execute("INSERT INTO t VALUES (1)", [])?),
+                |_| panic!("no after-commit hook for a failed write"),
+            )
+            .await
+            .unwrap();
+        assert!(rx.await.unwrap().is_err(), "the caller is told it failed");
+        release.join().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert_eq!(count(&setup), 0, "a failed write must not have run");
+
+        // Once the lock is gone the writer works again.
+        let rx = writer
+            .submit(|c| Ok(c.execute("INSERT INTO t VALUES (2)", [])?), |_| {})
+            .await
+            .unwrap();
+        rx.await.unwrap().unwrap();
+        assert_eq!(count(&setup), 1);
+        writer.stop();
     }
 }

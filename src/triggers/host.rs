@@ -172,12 +172,10 @@ fn display(value: &Dynamic) -> String {
     }
 }
 
+/// A concrete channel a script publishes to, by the one channel-name rule.
 fn channel_arg(channel: &str) -> RhaiResult<String> {
-    let c = channel.trim().to_ascii_lowercase();
-    if c.is_empty() || c.len() > 64 || c.contains('*') {
-        return Err(format!("invalid channel name {channel:?}").into());
-    }
-    Ok(c)
+    crate::channels::model::validate_name(channel.trim(), false)
+        .map_err(|reason| format!("invalid channel name {channel:?}: {reason}").into())
 }
 
 fn push_effect(effect: Effect) -> RhaiResult<()> {

@@ -223,8 +223,12 @@ async fn join_false_refuses_and_leave_cannot_refuse() {
     );
 
     fx.add("lobby", LEAVE, "reject(\"stay\")").await;
-    fx.add("lobby", LEAVE, "kv_set(\"left:\" + client.socketId, now()); publish(\"presence\", #{gone: client.socketId})")
-        .await;
+    fx.add(
+        "lobby",
+        LEAVE,
+        "kv_set(\"left:\" + client.socketId, now()); publish(\"roster\", #{gone: client.socketId})",
+    )
+    .await;
     let (_, effects) = passed(
         fx.svc
             .run(input(TriggerAction::Leave, "lobby", Value::Null))
