@@ -28,6 +28,9 @@ pub enum StoreError {
     },
     #[error("{0}")]
     Other(String),
+    /// The store is on another node that cannot be reached now (a cluster edge).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl StoreError {
@@ -103,6 +106,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => ApiError::NotFound,
             StoreError::Conflict(what) => ApiError::Conflict(what),
             StoreError::WriterGone => ApiError::Unavailable("The server is shutting down.".into()),
+            StoreError::Unavailable(why) => ApiError::Unavailable(why),
             other => {
                 tracing::error!(error = %other, "storage error");
                 ApiError::Internal(other.to_string())

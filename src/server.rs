@@ -134,10 +134,14 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
 
     let handle = server.handle();
     let shutdown_channels = channels.clone();
+    let shutdown_cluster = cluster.clone();
     actix_web::rt::spawn(async move {
         signals.recv().await;
         tracing::info!("shutting down: closing WebSockets (1012), draining requests");
         shutdown_channels.shutdown().await;
+        if let Some(node) = &shutdown_cluster {
+            node.leave().await;
+        }
         handle.stop(true).await;
     });
     // Periodic housekeeping of in-memory limits.

@@ -759,3 +759,91 @@ fn without_cluster_there_is_no_node_api_and_cluster_settings_are_validated() {
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_polls_feeds_and_dashboard_sessions_work_through_an_edge() {
+    let c = Cluster::start(&[
+        json!({"name": "lp"}),
+        json!({"name": "staff", "other_permissions": "none", "group_permissions": "none"}),
+    ]);
+    // A long-poll on edge A is answered by a publish on edge B.
+    let (a_url, key) = (
+        c.a.url("/api/v1/channels/lp/poll?last_id=0&timeout=10"),
+        c.key.clone(),
+    );
+    let http = c.a.async_http();
+    let poll = tokio::spawn(async move { http.get(a_url).header("X-API-KEY", key).call().await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sent = rest_publish(&c.b, &c.key, "lp", json!({"n": 1}))
+        .await
+        .expect(201);
+    let polled = poll.await.expect("poll task");
+    assert_eq!(polled.status, 200, "{}", polled.text);
+    assert_eq!(polled.json["id"], sent["id"]);
+    assert_eq!(polled.header("x-last-id"), Some(sent["id"].to_string()));
+
+    // The Syncano WebSocket feed on edge B replays and then pushes.
+    let mut feed = ws_connect(&c.b.ws_url(&format!(
+        "/v1.1/instances/demo/channels/lp/poll/?transport=websocket&last_id=0&api_key={}",
+        c.key
+    )))
+    .await;
+    let first = ws_recv_json(&mut feed, T).await.expect("replayed");
+    assert_eq!(first["id"], sent["id"]);
+    let next = rest_publish(&c.a, &c.key, "lp", json!({"n": 2}))
+        .await
+        .expect(201);
+    let pushed = ws_recv_json(&mut feed, T).await.expect("pushed");
+    assert_eq!(pushed["id"], next["id"]);
+    assert_eq!(pushed["payload"], json!({"n": 2}));
+
+    // A dashboard session (held by the primary) opens a WebSocket on an edge.
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = c.a.ws_url("/ws").into_client_request().unwrap();
+    req.headers_mut().insert(
+        "Authorization",
+        format!("Bearer {}", c.admin).parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("upgrade");
+    ws_join(&mut ws, "staff", json!({}), json!({})).await;
+    let mut anon = ws_connect(&c.a.ws_url("/ws")).await;
+    ws_send_json(
+        &mut anon,
+        &json!({"action": "join", "options": {"channel": "staff"}}),
+    )
+    .await;
+    let err = ws_recv_action(&mut anon, "error", T)
+        .await
+        .expect("refused");
+    assert_eq!(err["payload"]["code"], "unauthorized", "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_that_stops_gracefully_leaves_presence_at_once() {
+    let mut c = Cluster::start(&[
+        json!({"name": "lobby", "presence": true, "group_permissions": "subscribe"}),
+    ]);
+    let alice = c.jwt("alice", json!({"name": "alice"}));
+    let bob = c.jwt("bob", json!({"name": "bob"}));
+    let mut on_a = ws_connect(&c.a.ws_url(&format!("/ws?token={alice}"))).await;
+    ws_join(&mut on_a, "lobby", json!({}), json!({})).await;
+    let mut on_b = ws_connect(&c.b.ws_url(&format!("/ws?token={bob}"))).await;
+    ws_join(&mut on_b, "lobby", json!({}), json!({})).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        presence_of(&c.primary, &c.key, "lobby").await,
+        ["alice", "bob"]
+    );
+
+    let status = c.a.terminate();
+    assert!(status.success(), "{status}");
+    assert_eq!(ws_close_code(&mut on_a, T).await, Some(1012));
+    // Well before the node TTL (5 s).
+    assert_eq!(presence_of(&c.primary, &c.key, "lobby").await, ["bob"]);
+    let leave = ws_recv_action(&mut on_b, "presence_update", T)
+        .await
+        .expect("leave");
+    assert_eq!(leave["payload"]["action"], "leave");
+}

@@ -63,6 +63,10 @@ pub struct Node {
     publish_tx: mpsc::Sender<Vec<Arc<Message>>>,
     forwarder: Option<web::Data<proxy::Forwarder>>,
     secret: web::Data<primary::NodeSecret>,
+    peers: std::sync::OnceLock<Arc<RedisPeers>>,
+    /// Highest message id handed to local subscribers per topic: where a catch-up from
+    /// history starts after Redis or the primary was away (edges).
+    last_seen: Arc<Mutex<HashMap<String, i64>>>,
 }
 
 /// The primary's fan-out sink: local subscribers first, then the Redis publisher's queue
@@ -115,6 +119,8 @@ impl Node {
             publish_tx,
             forwarder,
             secret: web::Data::new(primary::NodeSecret::new(&settings.secret.0)),
+            peers: std::sync::OnceLock::new(),
+            last_seen: Arc::new(Mutex::new(HashMap::new())),
         }))
     }
 
@@ -144,6 +150,7 @@ impl Node {
     ) -> anyhow::Result<()> {
         let peers = RedisPeers::start(self.broker.clone(), self.nodes.clone());
         svc.set_peers(peers.clone());
+        let _ = self.peers.set(peers.clone());
         if let Some(url) = &self.settings.primary_url {
             let client = Arc::new(PrimaryClient::new(
                 url,
@@ -166,7 +173,13 @@ impl Node {
                 }
             }
             svc.set_upstream(up.clone());
-            actix_web::rt::spawn(up.follow(svc.clone(), auth.clone()));
+            auth.set_session_source(client.clone());
+            let (catch_svc, seen) = (svc.clone(), self.last_seen.clone());
+            actix_web::rt::spawn(up.follow(svc.clone(), auth.clone(), move || {
+                // Batches the primary had not published when it went away are in its
+                // history: subscribers here get them now.
+                actix_web::rt::spawn(catch_up(catch_svc.clone(), seen.clone()));
+            }));
         }
         // A restarted node with a fixed id: forget what its previous life left behind.
         let _ = self
@@ -183,7 +196,12 @@ impl Node {
                 ));
             }
         }
-        let inbound = Inbound_::new(self.clone(), svc.clone(), peers);
+        let inbound = RedisInbound {
+            node: self.clone(),
+            svc: svc.clone(),
+            peers,
+            last_seen: self.last_seen.clone(),
+        };
         let mut channels = vec![
             broker::CH_CONTROL.to_string(),
             broker::node_channel(&self.settings.node_id),
@@ -204,6 +222,17 @@ impl Node {
             "cluster node started"
         );
         Ok(())
+    }
+
+    /// Leaves the cluster at a graceful stop (after the sockets were closed): the last
+    /// presence writes go out and the node leaves the registry at once.
+    pub async fn leave(&self) {
+        if let Some(peers) = self.peers.get() {
+            peers.drain(Duration::from_secs(1)).await;
+        }
+        if let Err(e) = self.nodes.deregister(&self.broker).await {
+            tracing::warn!(error = %e, "could not leave the node registry; the others will time this node out");
+        }
     }
 
     /// Routes this node adds: the node-to-node API (primary) or the proxy (edge). Must
@@ -296,26 +325,14 @@ async fn publish_loop(
 }
 
 /// What a node does with Redis traffic.
-#[allow(non_camel_case_types)]
-struct Inbound_ {
+struct RedisInbound {
     node: Arc<Node>,
     svc: Arc<ChannelService>,
     peers: Arc<RedisPeers>,
-    /// Highest message id handed to local subscribers per topic, the cursor of a
-    /// catch-up after the link to Redis broke.
     last_seen: Arc<Mutex<HashMap<String, i64>>>,
 }
 
-impl Inbound_ {
-    fn new(node: Arc<Node>, svc: Arc<ChannelService>, peers: Arc<RedisPeers>) -> Inbound_ {
-        Inbound_ {
-            node,
-            svc,
-            peers,
-            last_seen: Arc::new(Mutex::new(HashMap::new())),
-        }
-    }
-
+impl RedisInbound {
     fn handle(&self, event: Inbound) {
         match event {
             Inbound::Up { first } => {

@@ -102,6 +102,17 @@ impl NodeRegistry {
         Ok(())
     }
 
+    /// Leaves the registry at a graceful stop, so no one waits for this node's TTL.
+    pub async fn deregister(&self, broker: &Broker) -> redis::RedisResult<()> {
+        let mut conn = broker.conn();
+        redis::pipe()
+            .del(broker::node_topics_key(&self.me))
+            .zrem(broker::KEY_NODES, &self.me)
+            .hdel(broker::KEY_NODE_INFO, &self.me)
+            .query_async(&mut conn)
+            .await
+    }
+
     /// Removes a dead node's presence entries and announces its clients' departure.
     pub async fn sweep(
         &self,

@@ -62,6 +62,16 @@ impl RedisPeers {
         peers
     }
 
+    /// Waits (at most `max`) for queued presence writes to reach Redis.
+    pub async fn drain(&self, max: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + max;
+        while self.writes.capacity() < self.writes.max_capacity()
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     /// Re-registers every local member (the shared view was lost with Redis).
     pub fn resync(&self) {
         self.queue(Op::Resync);

@@ -16,7 +16,8 @@ use super::wire::{
     Definitions, HistoryCall, MembershipCall, MessageCall, PublishCall, PublishReply, TriggerReach,
     WireError, WireMessage, SECRET_HEADER,
 };
-use crate::auth::ApiKeyInfo;
+use super::wire::{SessionCall, SessionReply};
+use crate::auth::{ApiKeyInfo, AuthService};
 use crate::channels::message::Author;
 use crate::channels::model::Permission;
 use crate::channels::{Actor, ChannelError, ChannelService, Origin, PublishRequest, Target};
@@ -58,7 +59,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/history", web::post().to(history))
             .route("/message", web::post().to(message))
             .route("/join", web::post().to(join))
-            .route("/leave", web::post().to(leave)),
+            .route("/leave", web::post().to(leave))
+            .route("/session", web::post().to(session)),
     );
 }
 
@@ -250,5 +252,12 @@ async fn leave(svc: web::Data<ChannelService>, body: web::Json<MembershipCall>) 
             ok(&serde_json::json!({"ok": true}))
         }
         Err(e) => domain_error(&e),
+    }
+}
+
+async fn session(auth: web::Data<AuthService>, body: web::Json<SessionCall>) -> HttpResponse {
+    match auth.user_for_session_hash(&body.token_hash).await {
+        Ok(user) => ok(&SessionReply { user }),
+        Err(e) => domain_error(&ChannelError::Store(e)),
     }
 }

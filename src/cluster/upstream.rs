@@ -15,7 +15,8 @@ use super::wire::{
     Definitions, HistoryCall, MembershipCall, MessageCall, PublishCall, PublishReply, TriggerReach,
     WireActor, WireError, WireMessage, NODE_HEADER, SECRET_HEADER,
 };
-use crate::auth::AuthService;
+use super::wire::{SessionCall, SessionReply};
+use crate::auth::{AuthService, SessionSource, User};
 use crate::channels::message::{Kind, Message};
 use crate::channels::{
     Actor, ChannelError, ChannelService, Origin, PublishRequest, Published, Target, Upstream,
@@ -69,7 +70,7 @@ impl PrimaryClient {
         let unreachable = |e: reqwest::Error| {
             tracing::warn!(error = %e, "primary call failed");
             metrics::counter!("rtbox_cluster_primary_errors_total").increment(1);
-            ChannelError::Store(StoreError::Other(UNREACHABLE.into()))
+            ChannelError::Store(StoreError::Unavailable(UNREACHABLE.into()))
         };
         let res = req.send().await.map_err(unreachable)?;
         let status = res.status();
@@ -89,6 +90,24 @@ impl PrimaryClient {
 
     pub async fn definitions(&self) -> Result<Definitions, ChannelError> {
         self.call::<(), _>("definitions", None).await
+    }
+}
+
+impl SessionSource for PrimaryClient {
+    fn user_for_session<'a>(
+        &'a self,
+        token_hash: &'a str,
+    ) -> BoxFuture<'a, Result<Option<User>, StoreError>> {
+        Box::pin(async move {
+            let call = SessionCall {
+                token_hash: token_hash.to_string(),
+            };
+            match self.call::<_, SessionReply>("session", Some(&call)).await {
+                Ok(reply) => Ok(reply.user),
+                Err(ChannelError::Store(e)) => Err(e),
+                Err(e) => Err(StoreError::Other(e.to_string())),
+            }
+        })
     }
 }
 
@@ -113,14 +132,33 @@ impl HttpUpstream {
         *self.triggers.write() = defs.triggers;
     }
 
-    /// Re-reads the definitions every [`FOLLOW_INTERVAL`], forever.
-    pub async fn follow(self: Arc<Self>, svc: Arc<ChannelService>, auth: Arc<AuthService>) {
+    /// Re-reads the definitions every [`FOLLOW_INTERVAL`], forever; `on_recover` runs
+    /// each time the primary answers again after it could not be reached.
+    pub async fn follow(
+        self: Arc<Self>,
+        svc: Arc<ChannelService>,
+        auth: Arc<AuthService>,
+        on_recover: impl Fn(),
+    ) {
         let mut tick = tokio::time::interval(FOLLOW_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut reachable = true;
         loop {
             tick.tick().await;
-            if let Ok(defs) = self.client.definitions().await {
-                self.apply(defs, &svc, &auth);
+            match self.client.definitions().await {
+                Ok(defs) => {
+                    self.apply(defs, &svc, &auth);
+                    metrics::gauge!("rtbox_cluster_primary_up").set(1.0);
+                    if !reachable {
+                        tracing::info!("primary reachable again");
+                        on_recover();
+                    }
+                    reachable = true;
+                }
+                Err(_) => {
+                    metrics::gauge!("rtbox_cluster_primary_up").set(0.0);
+                    reachable = false;
+                }
             }
         }
     }

@@ -205,6 +205,16 @@ pub struct MembershipCall {
     pub payload: serde_json::Value,
 }
 
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SessionCall {
+    pub token_hash: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SessionReply {
+    pub user: Option<crate::auth::User>,
+}
+
 /// A trigger's reach, enough for an edge to know whether a round trip is needed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TriggerReach {
