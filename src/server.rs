@@ -101,7 +101,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
             )
             .wrap(Condition::new(
                 cluster_for_app.is_some(),
-                from_fn(cluster::relayed_client_ip),
+                from_fn(cluster::cluster_requests),
             ))
             .wrap(from_fn(observability::track_requests))
             .wrap(from_fn(api::trim_trailing_slash))

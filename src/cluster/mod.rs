@@ -34,7 +34,7 @@ use tokio::sync::mpsc;
 use crate::auth::AuthService;
 use crate::channels::message::{Author, Message};
 use crate::channels::model::Permission;
-use crate::channels::{Actor, ChannelService};
+use crate::channels::{Actor, ChannelError, ChannelService};
 use crate::config::{ClusterRole, ClusterSettings};
 use crate::realtime::{CommittedBatch, FanOut, Frame, Hub};
 use broker::{Broker, Inbound};
@@ -51,8 +51,8 @@ const PUBLISH_QUEUE: usize = 65_536;
 const PUBLISH_MERGE: usize = 2_048;
 /// History page size while catching a topic up after the Redis link came back.
 const CATCH_UP_PAGE: i64 = 500;
-/// How long an edge waits at start for the primary's definitions before serving anyway.
-const FIRST_SYNC_WAIT: Duration = Duration::from_secs(10);
+/// How often an edge waiting at start for the primary says so.
+const FIRST_SYNC_WARN: Duration = Duration::from_secs(5);
 
 /// This process as a node of a cluster.
 pub struct Node {
@@ -64,6 +64,7 @@ pub struct Node {
     forwarder: Option<web::Data<proxy::Forwarder>>,
     secret: web::Data<primary::NodeSecret>,
     peers: std::sync::OnceLock<Arc<RedisPeers>>,
+    follower: std::sync::OnceLock<Arc<upstream::Follower>>,
     /// Highest message id handed to local subscribers per topic: where a catch-up from
     /// history starts after Redis or the primary was away (edges).
     last_seen: Arc<Mutex<HashMap<String, i64>>>,
@@ -120,6 +121,7 @@ impl Node {
             forwarder,
             secret: web::Data::new(primary::NodeSecret::new(&settings.secret.0)),
             peers: std::sync::OnceLock::new(),
+            follower: std::sync::OnceLock::new(),
             last_seen: Arc::new(Mutex::new(HashMap::new())),
         }))
     }
@@ -151,6 +153,8 @@ impl Node {
         let peers = RedisPeers::start(self.broker.clone(), self.nodes.clone());
         svc.set_peers(peers.clone());
         let _ = self.peers.set(peers.clone());
+        let resync = peers.clone();
+        self.nodes.on_readded(move || resync.resync());
         if let Some(url) = &self.settings.primary_url {
             let client = Arc::new(PrimaryClient::new(
                 url,
@@ -158,21 +162,35 @@ impl Node {
                 &self.settings.node_id,
             )?);
             let up = Arc::new(HttpUpstream::new(client.clone()));
-            let deadline = tokio::time::Instant::now() + FIRST_SYNC_WAIT;
+            // Without the primary's channels, keys and client-token secret an edge would
+            // refuse every client (with 1008, which clients do not retry): it does not
+            // listen before it has them.
+            let mut next_warning = tokio::time::Instant::now() + FIRST_SYNC_WARN;
             loop {
                 match client.definitions().await {
                     Ok(defs) => {
                         up.apply(defs, svc, auth);
                         break;
                     }
-                    Err(e) if tokio::time::Instant::now() >= deadline => {
-                        tracing::warn!(error = %e, primary = %url, "primary not reachable yet; serving, and following it when it is");
-                        break;
+                    Err(ChannelError::Forbidden(why)) => anyhow::bail!(
+                        "the primary at {url} refused this node: {why} (is --cluster-secret the same on every node?)"
+                    ),
+                    Err(e) => {
+                        if tokio::time::Instant::now() >= next_warning {
+                            tracing::warn!(error = %e, primary = %url, "waiting for the primary before serving");
+                            next_warning += FIRST_SYNC_WARN;
+                        }
+                        tokio::time::sleep(Duration::from_millis(200)).await;
                     }
-                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
                 }
             }
             svc.set_upstream(up.clone());
+            let _ = self.follower.set(Arc::new(upstream::Follower {
+                upstream: up.clone(),
+                client: client.clone(),
+                svc: svc.clone(),
+                auth: auth.clone(),
+            }));
             auth.set_session_source(client.clone());
             let (catch_svc, seen) = (svc.clone(), self.last_seen.clone());
             actix_web::rt::spawn(up.follow(svc.clone(), auth.clone(), move || {
@@ -224,6 +242,29 @@ impl Node {
         Ok(())
     }
 
+    /// Tells the edges that definitions changed (primary).
+    pub fn announce_definitions(&self) {
+        let msg = Control::Definitions {
+            node: self.settings.node_id.clone(),
+        };
+        let Ok(text) = serde_json::to_string(&msg) else {
+            return;
+        };
+        let broker = self.broker.clone();
+        actix_web::rt::spawn(async move {
+            if let Err(e) = broker.publish(broker::CH_CONTROL, &text).await {
+                tracing::debug!(error = %e, "definitions notice not sent; edges follow within a second anyway");
+            }
+        });
+    }
+
+    /// Takes the primary's definitions now (edges).
+    pub async fn refresh_definitions(&self) {
+        if let Some(f) = self.follower.get() {
+            f.refresh().await;
+        }
+    }
+
     /// Leaves the cluster at a graceful stop (after the sockets were closed): the last
     /// presence writes go out and the node leaves the registry at once.
     pub async fn leave(&self) {
@@ -237,8 +278,9 @@ impl Node {
 
     /// Routes this node adds: the node-to-node API (primary) or the proxy (edge). Must
     /// be configured before the public API, so an edge's proxy scopes win.
-    pub fn configure(&self, cfg: &mut web::ServiceConfig) {
-        cfg.app_data(self.secret.clone());
+    pub fn configure(self: &Arc<Self>, cfg: &mut web::ServiceConfig) {
+        cfg.app_data(self.secret.clone())
+            .app_data(web::Data::from(self.clone()));
         match &self.forwarder {
             Some(fwd) => {
                 cfg.app_data(fwd.clone());
@@ -249,12 +291,42 @@ impl Node {
     }
 }
 
-/// Middleware on the primary: a request relayed by an edge (it carries the cluster
-/// secret) is attributed to the client's IP, for login limits and logs.
-pub async fn relayed_client_ip(
+/// Whether a successful request changed what edges follow (channels, keys, triggers,
+/// the client-token secret).
+pub fn changes_definitions(method: &actix_web::http::Method, path: &str) -> bool {
+    use actix_web::http::Method;
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return false;
+    }
+    let path = path.trim_end_matches('/');
+    if ["/publish", "/events", "/test"]
+        .iter()
+        .any(|tail| path.ends_with(tail))
+    {
+        return false;
+    }
+    let rest = path.strip_prefix("/api/v1/").or_else(|| {
+        path.strip_prefix("/v1.1/instances/")
+            .and_then(|r| r.split_once('/'))
+            .map(|(_, r)| r)
+    });
+    match rest {
+        Some(r) => ["channels", "keys", "triggers", "client-secret"]
+            .iter()
+            .any(|p| r.starts_with(p)),
+        None => path.starts_with("/api:meta/"),
+    }
+}
+
+/// Middleware on cluster nodes. On the primary: a request relayed by an edge (it carries
+/// the cluster secret) is attributed to the client's IP, for login limits and logs; and a
+/// change of definitions is announced on Redis so edges follow it at once.
+pub async fn cluster_requests(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let node = req.app_data::<web::Data<Node>>().cloned();
+    let changes = changes_definitions(req.method(), req.path());
     let relayed = req
         .headers()
         .get(proxy::RELAYED_FOR)
@@ -269,7 +341,13 @@ pub async fn relayed_client_ip(
                 .insert(crate::auth::extract::RelayedClientIp(ip));
         }
     }
-    next.call(req).await
+    let res = next.call(req).await?;
+    if changes && res.status().is_success() {
+        if let Some(node) = node.filter(|n| !n.is_edge()) {
+            node.announce_definitions();
+        }
+    }
+    Ok(res)
 }
 
 /// Publishes committed batches on Redis in order, merging what is queued; a failed
@@ -400,6 +478,10 @@ impl RedisInbound {
                     self.svc.hub().broadcast_text(&topic, frame.into(), None);
                 }
             }
+            Ok(Control::Definitions { .. }) => {
+                let node = self.node.clone();
+                actix_web::rt::spawn(async move { node.refresh_definitions().await });
+            }
             Err(e) => tracing::debug!(error = %e, "unknown control message on Redis"),
         }
     }
@@ -464,4 +546,50 @@ async fn catch_up(svc: Arc<ChannelService>, last_seen: Arc<Mutex<HashMap<String,
     }
     metrics::counter!("rtbox_cluster_catchup_messages_total").increment(total);
     tracing::info!(messages = total, "caught up after the Redis link came back");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::changes_definitions;
+    use actix_web::http::Method;
+
+    #[test]
+    fn definition_changes_are_told_from_traffic() {
+        assert!(changes_definitions(&Method::POST, "/api/v1/channels"));
+        assert!(changes_definitions(&Method::PATCH, "/api/v1/channels/a/b"));
+        assert!(changes_definitions(&Method::DELETE, "/api/v1/keys/3"));
+        assert!(changes_definitions(
+            &Method::POST,
+            "/api/v1/client-secret/rotate"
+        ));
+        assert!(changes_definitions(
+            &Method::POST,
+            "/v1.1/instances/x/channels/"
+        ));
+        assert!(changes_definitions(
+            &Method::POST,
+            "/api:meta/workspace/1/realtime/channel/trigger"
+        ));
+        assert!(!changes_definitions(&Method::GET, "/api/v1/channels"));
+        assert!(!changes_definitions(
+            &Method::POST,
+            "/api/v1/channels/a/publish"
+        ));
+        assert!(!changes_definitions(
+            &Method::POST,
+            "/v1.1/instances/x/channels/a/publish/"
+        ));
+        assert!(!changes_definitions(
+            &Method::POST,
+            "/api/v1/channels/a/events"
+        ));
+        assert!(!changes_definitions(
+            &Method::POST,
+            "/api/v1/triggers/1/test"
+        ));
+        assert!(!changes_definitions(
+            &Method::POST,
+            "/api/v1/livechat/message"
+        ));
+    }
 }

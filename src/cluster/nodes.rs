@@ -25,6 +25,11 @@ pub struct NodeRegistry {
     info: String,
     sweeper: bool,
     live: RwLock<HashSet<String>>,
+    /// Runs when this node finds itself missing from the registry (it was swept as dead
+    /// after a stall, or Redis lost everything): its presence must be written again.
+    on_readded: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
+    /// Heartbeats that reached Redis (the first one always adds this node).
+    beats: std::sync::atomic::AtomicU64,
 }
 
 impl NodeRegistry {
@@ -38,7 +43,13 @@ impl NodeRegistry {
             info,
             sweeper,
             live: RwLock::new(live),
+            on_readded: std::sync::OnceLock::new(),
+            beats: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    pub fn on_readded(&self, f: impl Fn() + Send + Sync + 'static) {
+        let _ = self.on_readded.set(Box::new(f));
     }
 
     pub fn is_live(&self, node: &str) -> bool {
@@ -80,12 +91,23 @@ impl NodeRegistry {
         let mut conn = broker.conn();
         let now = now_ms();
         let cutoff = now - NODE_TTL.as_millis() as i64;
-        let (_, _, live): ((), (), Vec<String>) = redis::pipe()
+        let (added, _, live): (i64, (), Vec<String>) = redis::pipe()
             .zadd(broker::KEY_NODES, &self.me, now)
             .hset(broker::KEY_NODE_INFO, &self.me, &self.info)
             .zrangebyscore(broker::KEY_NODES, cutoff, "+inf")
             .query_async(&mut conn)
             .await?;
+        if added == 1
+            && self
+                .beats
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                > 0
+        {
+            tracing::warn!("this node was missing from the registry; writing its presence again");
+            if let Some(f) = self.on_readded.get() {
+                f();
+            }
+        }
         let live: HashSet<String> = live.into_iter().collect();
         metrics::gauge!("rtbox_cluster_nodes").set(live.len() as f64);
         *self.live.write() = live;

@@ -134,7 +134,15 @@ pub async fn forward(
     body: web::Bytes,
     fwd: web::Data<Forwarder>,
 ) -> HttpResponse {
-    fwd.forward(&req, body).await
+    let res = fwd.forward(&req, body).await;
+    // What this client changed is in force here before it hears back (a join right
+    // after creating a channel through this edge finds it).
+    if res.status().is_success() && super::changes_definitions(req.method(), req.path()) {
+        if let Some(node) = req.app_data::<web::Data<super::Node>>() {
+            node.refresh_definitions().await;
+        }
+    }
+    res
 }
 
 /// What an edge forwards: the REST API (and its Syncano and Xano aliases). WebSockets,

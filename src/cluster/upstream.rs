@@ -83,6 +83,12 @@ impl PrimaryClient {
             }
         }
         metrics::counter!("rtbox_cluster_primary_errors_total").increment(1);
+        if status.as_u16() == 403 {
+            tracing::error!("the primary refused this node's cluster secret");
+            return Err(ChannelError::Forbidden(
+                "the cluster secret was refused".into(),
+            ));
+        }
         Err(ChannelError::Store(StoreError::Other(format!(
             "the primary answered {status}"
         ))))
@@ -160,6 +166,23 @@ impl HttpUpstream {
                     reachable = false;
                 }
             }
+        }
+    }
+}
+
+/// Takes the primary's definitions on demand (after a change was announced or proxied).
+pub struct Follower {
+    pub upstream: Arc<HttpUpstream>,
+    pub client: Arc<PrimaryClient>,
+    pub svc: Arc<ChannelService>,
+    pub auth: Arc<AuthService>,
+}
+
+impl Follower {
+    pub async fn refresh(&self) {
+        match self.client.definitions().await {
+            Ok(defs) => self.upstream.apply(defs, &self.svc, &self.auth),
+            Err(e) => tracing::debug!(error = %e, "definitions refresh failed"),
         }
     }
 }

@@ -81,6 +81,8 @@ pub enum Control {
         topic: String,
         frame: String,
     },
+    /// Definitions (channels, keys, triggers, client secret) changed on the primary.
+    Definitions { node: String },
 }
 
 /// A frame for one subscriber, sent to the node that holds it.
