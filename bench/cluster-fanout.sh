@@ -6,6 +6,7 @@
 #
 #   bench/cluster-fanout.sh -s 1000 -r 100 -t 8
 #   PUBLISH_VIA=edge bench/cluster-fanout.sh -s 1000 -r 100 -t 8
+#   NODES=1 bench/cluster-fanout.sh -s 1000 -r 100 -t 8      # one node, no Redis (baseline)
 #
 # Every node and Redis are pinned to CPU 0 (the one server core of run.sh), the load
 # generator to CPU 1. The generator is a copy of ../shared/bench/loadgen built under
@@ -14,6 +15,7 @@
 set -euo pipefail
 ROOT=$PWD
 SHARED=${SHARED:-$(cd "$(dirname "$0")/../.." && pwd)/shared/bench}
+[ -d "$SHARED/loadgen" ] || SHARED=$(cd "$(dirname "$0")/../../.." && pwd)/shared/bench   # from a worktree
 BIN=${RTBOX_BIN:-$ROOT/target/release/rtbox}
 LG_DIR=$ROOT/target/cluster-loadgen
 LOADGEN=$LG_DIR/target/release/loadgen
@@ -59,6 +61,16 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 wait_port() { for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 did not open" >&2; return 1; }
 
+if [ "${NODES:-3}" = 1 ]; then
+  # The one-node baseline: same binary, same generator, no --cluster, no Redis.
+  mkdir -p "$work/p"
+  printf 'bench-password-1\n' | RTBOX_DATA_DIR=$work/p "$BIN" admin create bench@example.com --password-stdin >/dev/null
+  RTBOX_LOG=warn taskset -c 0 "$BIN" serve --bind "127.0.0.1:$PP" --data-dir "$work/p" >"$work/p.log" 2>&1 &
+  pids+=($!); wait_port "$PP"
+  key=$(python3 "$SHARED/rtbox_setup.py" "http://127.0.0.1:$PP" bench@example.com bench-password-1)
+  taskset -c 1 "$LOADGEN" fanout --target rtbox --addr "127.0.0.1:$PP" --api-key "$key" --server-pid "${pids[0]}" "$@"
+  exit 0
+fi
 taskset -c 0 redis-server --port "$RP" --bind 127.0.0.1 --save '' --appendonly no >"$work/redis.log" 2>&1 &
 pids+=($!); wait_port "$RP"
 mkdir -p "$work/p" "$work/a" "$work/b"
@@ -80,6 +92,6 @@ RTBOX_WS_ADDRS="127.0.0.1:$AP,127.0.0.1:$BP" taskset -c 1 "$LOADGEN" fanout --ta
 
 echo "--- cluster counters (primary, edge A, edge B)"
 for port in $PP $AP $BP; do
-  curl -s "127.0.0.1:$port/metrics" | grep -E '^rtbox_(messages_delivered_total|cluster_(published|received)_messages_total|cluster_redis_hop_seconds_(sum|count)|cluster_nodes )' | tr '\n' ' '
+  curl -s "127.0.0.1:$port/metrics" | grep -E '^rtbox_(messages_delivered_total|cluster_(published|received|catchup)_messages_total|cluster_redis_reconnects_total|cluster_redis_hop_seconds_(sum|count)|cluster_nodes )' | tr '\n' ' '
   echo
 done

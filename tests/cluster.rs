@@ -418,6 +418,18 @@ async fn presence_lists_clients_of_both_edges_and_drops_a_killed_edges_clients()
     assert_eq!(leave["payload"]["presence"]["extras"]["name"], "alice");
     assert_eq!(presence_of(&c.primary, &c.key, "room").await, ["bob"]);
     assert_eq!(presence_of(&c.b, &c.key, "room").await, ["bob"]);
+    // Seconds of healthy Redis: the subscriber link was never re-established (its
+    // keepalive pings are answered).
+    let m = c.b.async_http().get(c.b.url("/metrics")).call().await;
+    let reconnects = m
+        .text
+        .lines()
+        .find(|l| l.starts_with("rtbox_cluster_redis_reconnects_total"))
+        .map(|l| l.split_whitespace().last().unwrap_or("0").to_string());
+    assert!(
+        matches!(reconnects.as_deref(), None | Some("0")),
+        "{reconnects:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

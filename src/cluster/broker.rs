@@ -109,9 +109,19 @@ impl Broker {
                                 None => break,
                             },
                             _ = ping.tick() => {
-                                let alive = tokio::time::timeout(RESPONSE_TIMEOUT, sink.ping::<String>()).await;
-                                if !matches!(alive, Ok(Ok(_))) {
-                                    break;
+                                let alive = tokio::time::timeout(RESPONSE_TIMEOUT, sink.ping::<redis::Value>()).await;
+                                // (In subscribed mode Redis answers PING with
+                                // ["pong", ""], so any reply will do.)
+                                match alive {
+                                    Ok(Ok(_)) => {}
+                                    Ok(Err(e)) => {
+                                        tracing::warn!(error = %e, "Redis subscriber ping failed");
+                                        break;
+                                    }
+                                    Err(_) => {
+                                        tracing::warn!("Redis subscriber ping timed out");
+                                        break;
+                                    }
                                 }
                             }
                         }

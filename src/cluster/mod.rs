@@ -68,7 +68,21 @@ pub struct Node {
     /// Highest message id handed to local subscribers per topic: where a catch-up from
     /// history starts after Redis or the primary was away (edges).
     last_seen: Arc<Mutex<HashMap<String, i64>>>,
+    /// Live batches held back while a catch-up runs (sessions drop an older id after a
+    /// newer one, so history must go out first).
+    hold: Arc<Mutex<Hold>>,
 }
+
+/// Catch-ups running, and the live messages that arrived meanwhile.
+#[derive(Default)]
+struct Hold {
+    active: usize,
+    held: Vec<Arc<Message>>,
+}
+
+/// Live messages held during a catch-up at most; past it they are dropped (counted), and
+/// clients get them when they resume with `last_id`.
+const MAX_HELD: usize = 100_000;
 
 /// The primary's fan-out sink: local subscribers first, then the Redis publisher's queue
 /// (a non-blocking push; the fan-out thread never waits on the network).
@@ -123,6 +137,7 @@ impl Node {
             peers: std::sync::OnceLock::new(),
             follower: std::sync::OnceLock::new(),
             last_seen: Arc::new(Mutex::new(HashMap::new())),
+            hold: Arc::new(Mutex::new(Hold::default())),
         }))
     }
 
@@ -192,11 +207,11 @@ impl Node {
                 auth: auth.clone(),
             }));
             auth.set_session_source(client.clone());
-            let (catch_svc, seen) = (svc.clone(), self.last_seen.clone());
+            let (catch_svc, seen, hold) = (svc.clone(), self.last_seen.clone(), self.hold.clone());
             actix_web::rt::spawn(up.follow(svc.clone(), auth.clone(), move || {
                 // Batches the primary had not published when it went away are in its
                 // history: subscribers here get them now.
-                actix_web::rt::spawn(catch_up(catch_svc.clone(), seen.clone()));
+                actix_web::rt::spawn(catch_up(catch_svc.clone(), seen.clone(), hold.clone()));
             }));
         }
         // A restarted node with a fixed id: forget what its previous life left behind.
@@ -420,7 +435,11 @@ impl RedisInbound {
                     tracing::info!("Redis link back; catching up");
                     self.peers.resync();
                     if self.node.is_edge() {
-                        actix_web::rt::spawn(catch_up(self.svc.clone(), self.last_seen.clone()));
+                        actix_web::rt::spawn(catch_up(
+                            self.svc.clone(),
+                            self.last_seen.clone(),
+                            self.node.hold.clone(),
+                        ));
                     }
                 }
             }
@@ -468,6 +487,18 @@ impl RedisInbound {
                 seen.retain(|t, _| hub.subscriber_count(t) > 0);
             }
         }
+        {
+            let mut hold = self.node.hold.lock();
+            if hold.active > 0 {
+                if hold.held.len() + messages.len() <= MAX_HELD {
+                    hold.held.extend(messages);
+                } else {
+                    metrics::counter!("rtbox_cluster_held_dropped_total")
+                        .increment(messages.len() as u64);
+                }
+                return;
+            }
+        }
         FanOut::deliver(&**self.svc.hub(), CommittedBatch { messages });
     }
 
@@ -500,7 +531,13 @@ impl RedisInbound {
 /// After the Redis link came back: every topic with local subscribers gets, from the
 /// primary's history, what was committed after the last message it saw (sessions drop
 /// anything they already have by id, so the overlap is harmless).
-async fn catch_up(svc: Arc<ChannelService>, last_seen: Arc<Mutex<HashMap<String, i64>>>) {
+async fn catch_up(
+    svc: Arc<ChannelService>,
+    last_seen: Arc<Mutex<HashMap<String, i64>>>,
+    hold: Arc<Mutex<Hold>>,
+) {
+    // Hold live traffic first, then take the cursors: nothing falls between the two.
+    hold.lock().active += 1;
     let cursors: Vec<(String, i64)> = last_seen
         .lock()
         .iter()
@@ -543,6 +580,18 @@ async fn catch_up(svc: Arc<ChannelService>, last_seen: Arc<Mutex<HashMap<String,
         let mut seen = last_seen.lock();
         let e = seen.entry(topic).or_insert(0);
         *e = (*e).max(cursor);
+    }
+    let held = {
+        let mut h = hold.lock();
+        h.active -= 1;
+        if h.active == 0 {
+            std::mem::take(&mut h.held)
+        } else {
+            Vec::new()
+        }
+    };
+    if !held.is_empty() {
+        FanOut::deliver(&**svc.hub(), CommittedBatch { messages: held });
     }
     metrics::counter!("rtbox_cluster_catchup_messages_total").increment(total);
     tracing::info!(messages = total, "caught up after the Redis link came back");
