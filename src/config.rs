@@ -135,6 +135,57 @@ pub struct ServeOptions {
     /// Seconds to wait for in-flight requests at shutdown [default: 10]
     #[arg(long, env = "RTBOX_SHUTDOWN_TIMEOUT_SECONDS", value_name = "SECONDS")]
     pub shutdown_timeout_seconds: Option<u64>,
+    /// Run as a node of a cluster sharing channels through this Redis: redis://[:PASSWORD@]HOST:PORT[/DB] [default: no cluster]
+    #[arg(long, env = "RTBOX_CLUSTER", value_name = "REDIS_URL")]
+    pub cluster: Option<String>,
+    /// This node's role in the cluster: primary (owns the database) or edge (holds connections) [required with --cluster]
+    #[arg(long, env = "RTBOX_ROLE", value_enum)]
+    pub role: Option<ClusterRole>,
+    /// Base URL edges reach the primary at, e.g. http://10.0.0.1:8080 [required for --role edge]
+    #[arg(long, env = "RTBOX_PRIMARY_URL", value_name = "URL")]
+    pub primary_url: Option<String>,
+    /// Shared secret authenticating node-to-node calls, at least 16 characters, the same on every node [required with --cluster]
+    #[arg(
+        long,
+        env = "RTBOX_CLUSTER_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    pub cluster_secret: Option<String>,
+    /// Name of this node in the cluster (metrics, logs) [default: a random id]
+    #[arg(long, env = "RTBOX_NODE_ID", value_name = "NAME")]
+    pub node_id: Option<String>,
+}
+
+/// What a cluster node does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ClusterRole {
+    /// Owns the SQLite file: commits every message, runs triggers and livechat.
+    Primary,
+    /// Holds WebSocket connections; forwards publishes, history and API calls to the primary.
+    Edge,
+}
+
+/// A shared secret whose value never shows in logs or `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The validated cluster settings of a node (`--cluster` given).
+#[derive(Debug, Clone)]
+pub struct ClusterSettings {
+    pub redis_url: String,
+    pub role: ClusterRole,
+    /// Without a trailing slash; `None` on the primary.
+    pub primary_url: Option<String>,
+    pub secret: Secret,
+    pub node_id: String,
 }
 
 /// The resolved, validated configuration of a running server.
@@ -172,6 +223,8 @@ pub struct Settings {
     /// Scheduled backups (`--backup-dir`), if configured.
     pub backup: Option<BackupSchedule>,
     pub shutdown_timeout: Duration,
+    /// `None`: one process, no Redis.
+    pub cluster: Option<ClusterSettings>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -299,7 +352,12 @@ impl ServeOptions {
             backup_keep,
             outbound_allow,
             prune_interval_seconds,
-            shutdown_timeout_seconds
+            shutdown_timeout_seconds,
+            cluster,
+            role,
+            primary_url,
+            cluster_secret,
+            node_id
         )
     }
 
@@ -400,6 +458,13 @@ impl ServeOptions {
             }
             outbound_allow.push(entry);
         }
+        let cluster = resolve_cluster(
+            self.cluster,
+            self.role,
+            self.primary_url,
+            self.cluster_secret,
+            self.node_id,
+        )?;
         Ok(Settings {
             backup,
             db_path: data_dir.join(DB_FILE),
@@ -491,8 +556,119 @@ impl ServeOptions {
                 self.shutdown_timeout_seconds,
                 10,
             )?),
+            cluster,
         })
     }
+}
+
+/// Shortest cluster secret accepted: it is all that stands between the network and the
+/// primary's node-to-node API.
+pub const MIN_CLUSTER_SECRET: usize = 16;
+
+fn resolve_cluster(
+    redis: Option<String>,
+    role: Option<ClusterRole>,
+    primary_url: Option<String>,
+    secret: Option<String>,
+    node_id: Option<String>,
+) -> Result<Option<ClusterSettings>, ConfigError> {
+    let Some(redis_url) = redis.map(|r| r.trim().to_string()) else {
+        for (set, name) in [
+            (role.is_some(), "role"),
+            (primary_url.is_some(), "primary_url"),
+            (secret.is_some(), "cluster_secret"),
+        ] {
+            if set {
+                return Err(invalid(
+                    name,
+                    "only means something in a cluster; also give --cluster redis://HOST:PORT (RTBOX_CLUSTER)",
+                ));
+            }
+        }
+        return Ok(None);
+    };
+    let parsed = url::Url::parse(&redis_url)
+        .map_err(|e| invalid("cluster", format!("{redis_url:?} is not a URL: {e}")))?;
+    if parsed.scheme() != "redis" {
+        return Err(invalid(
+            "cluster",
+            format!(
+                "{redis_url:?}: expected redis://[:PASSWORD@]HOST:PORT[/DB] (scheme {:?} is not supported)",
+                parsed.scheme()
+            ),
+        ));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("cluster", format!("{redis_url:?} names no host")));
+    }
+    let role = role.ok_or_else(|| {
+        invalid(
+            "role",
+            "is required with --cluster: --role primary on the node that owns the database, --role edge on the others (RTBOX_ROLE)",
+        )
+    })?;
+    let primary_url = match (role, primary_url) {
+        (ClusterRole::Edge, None) => {
+            return Err(invalid(
+                "primary_url",
+                "is required for --role edge: the primary's base URL, e.g. http://10.0.0.1:8080 (RTBOX_PRIMARY_URL)",
+            ))
+        }
+        (ClusterRole::Primary, Some(_)) => {
+            return Err(invalid(
+                "primary_url",
+                "is for edges; the primary is the node given --role primary",
+            ))
+        }
+        (ClusterRole::Primary, None) => None,
+        (ClusterRole::Edge, Some(url)) => {
+            let parsed = url::Url::parse(&url)
+                .map_err(|e| invalid("primary_url", format!("{url:?}: {e}")))?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+                return Err(invalid(
+                    "primary_url",
+                    format!("{url:?} must be http(s)://HOST[:PORT]"),
+                ));
+            }
+            Some(url.trim_end_matches('/').to_string())
+        }
+    };
+    let secret = secret.ok_or_else(|| {
+        invalid(
+            "cluster_secret",
+            "is required with --cluster: the same random string on every node (RTBOX_CLUSTER_SECRET)",
+        )
+    })?;
+    if secret.len() < MIN_CLUSTER_SECRET || secret.trim() != secret {
+        return Err(invalid(
+            "cluster_secret",
+            format!("must be at least {MIN_CLUSTER_SECRET} characters with no surrounding spaces"),
+        ));
+    }
+    let node_id = match node_id {
+        Some(id) => {
+            let ok = !id.is_empty()
+                && id.len() <= 64
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            if !ok {
+                return Err(invalid(
+                    "node_id",
+                    format!("{id:?}: 1-64 letters, digits, '-', '_' or '.'"),
+                ));
+            }
+            id
+        }
+        None => format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
+    };
+    Ok(Some(ClusterSettings {
+        redis_url,
+        role,
+        primary_url,
+        secret: Secret(secret),
+        node_id,
+    }))
 }
 
 impl Settings {
@@ -542,6 +718,61 @@ mod tests {
         .resolve("/tmp/x".into())
         .unwrap_err();
         assert!(err.to_string().contains("max_payload_bytes"), "{err}");
+    }
+
+    #[test]
+    fn cluster_settings_are_validated_together() {
+        let base = || ServeOptions {
+            cluster: Some("redis://127.0.0.1:6379".into()),
+            role: Some(ClusterRole::Edge),
+            primary_url: Some("http://10.0.0.1:8080/".into()),
+            cluster_secret: Some("0123456789abcdef".into()),
+            ..Default::default()
+        };
+        let s = base().resolve("/tmp/x".into()).unwrap();
+        let c = s.cluster.unwrap();
+        assert_eq!(c.primary_url.as_deref(), Some("http://10.0.0.1:8080"));
+        assert!(c.node_id.starts_with("node-"));
+        assert!(!format!("{c:?}").contains("0123456789abcdef"));
+        let err = |o: ServeOptions| o.resolve("/tmp/x".into()).unwrap_err().to_string();
+        assert!(err(ServeOptions {
+            role: None,
+            ..base()
+        })
+        .contains("role"));
+        assert!(err(ServeOptions {
+            primary_url: None,
+            ..base()
+        })
+        .contains("primary_url"));
+        assert!(err(ServeOptions {
+            cluster_secret: Some("short".into()),
+            ..base()
+        })
+        .contains("cluster_secret"));
+        assert!(err(ServeOptions {
+            cluster: Some("http://x".into()),
+            ..base()
+        })
+        .contains("cluster"));
+        assert!(err(ServeOptions {
+            cluster: None,
+            ..base()
+        })
+        .contains("--cluster"));
+        assert!(err(ServeOptions {
+            role: Some(ClusterRole::Primary),
+            ..base()
+        })
+        .contains("primary_url"));
+        assert!(ServeOptions::default()
+            .resolve("/tmp/x".into())
+            .unwrap()
+            .cluster
+            .is_none());
+        let t: ServeOptions =
+            toml::from_str("cluster = \"redis://h:1\"\nrole = \"primary\"").unwrap();
+        assert_eq!(t.role, Some(ClusterRole::Primary));
     }
 
     #[test]

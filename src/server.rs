@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
-use actix_web::middleware::{from_fn, ErrorHandlers};
+use actix_web::middleware::{from_fn, Condition, ErrorHandlers};
 use actix_web::{web, App};
 use anyhow::Context;
 
@@ -13,6 +13,7 @@ use crate::api;
 use crate::api::upgrade::Upgrades;
 use crate::auth::AuthService;
 use crate::channels::ChannelService;
+use crate::cluster;
 use crate::config::Settings;
 use crate::observability;
 use crate::store::Db;
@@ -44,18 +45,42 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     let settings = Arc::new(settings);
 
     let triggers = TriggerService::start(db.clone(), settings.clone()).await?;
-    let channels = ChannelService::start(db.clone(), settings.clone(), triggers.clone()).await?;
+    // A cluster node (`--cluster`): Redis carries committed messages, presence and
+    // private messages between nodes; an edge forwards what needs the database.
+    let cluster = match &settings.cluster {
+        Some(c) => Some(cluster::Node::new(c, &settings.public_url)?),
+        None => None,
+    };
+    let channels = match &cluster {
+        Some(node) => {
+            ChannelService::start_with_fanout(
+                db.clone(),
+                settings.clone(),
+                triggers.clone(),
+                |hub| node.fanout(hub),
+            )
+            .await?
+        }
+        None => ChannelService::start(db.clone(), settings.clone(), triggers.clone()).await?,
+    };
     channels.spawn_background();
     let livechat =
         crate::livechat::LivechatService::start(db.clone(), channels.clone(), settings.clone())
             .await?;
+    if let Some(node) = &cluster {
+        node.start(&channels, &auth.clone().into_inner()).await?;
+    }
+    let is_edge = cluster.as_ref().is_some_and(|n| n.is_edge());
 
-    if let Some(token) = auth.issue_setup_token_if_needed().await? {
-        println!(
+    // An edge's own database holds nothing of the cluster's: its admins live on the primary.
+    if !is_edge {
+        if let Some(token) = auth.issue_setup_token_if_needed().await? {
+            println!(
             "No admin user yet. Create the first one within {} minutes at:\n  {}/admin/#/setup?token={token}\n(or run `rtbox admin create EMAIL`)",
             settings.setup_token_ttl.as_secs() / 60,
             settings.public_url
         );
+        }
     }
 
     let body_limit = api::json_body_limit(settings.max_payload_bytes);
@@ -69,6 +94,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     sampler.clone().into_inner().spawn();
     let data_livechat = web::Data::from(livechat.clone());
     let auth_for_app = auth.clone();
+    let cluster_for_app = cluster.clone();
     let limits_housekeeping = publish_limits.clone();
     let app = move || {
         App::new()
@@ -89,8 +115,17 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
                 ErrorHandlers::new()
                     .handler(StatusCode::METHOD_NOT_ALLOWED, api::method_not_allowed_json),
             )
+            .wrap(Condition::new(
+                cluster_for_app.is_some(),
+                from_fn(cluster::cluster_requests),
+            ))
             .wrap(from_fn(observability::track_requests))
             .wrap(from_fn(api::trim_trailing_slash))
+            .configure(|cfg| {
+                if let Some(node) = &cluster_for_app {
+                    node.configure(cfg);
+                }
+            })
             .configure(api::configure)
             .configure(crate::web::configure)
             .default_service(web::to(api::not_found))
@@ -115,10 +150,14 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
 
     let handle = server.handle();
     let shutdown_channels = channels.clone();
+    let shutdown_cluster = cluster.clone();
     actix_web::rt::spawn(async move {
         signals.recv().await;
         tracing::info!("shutting down: closing WebSockets (1012), draining requests");
         shutdown_channels.shutdown().await;
+        if let Some(node) = &shutdown_cluster {
+            node.leave().await;
+        }
         handle.stop(true).await;
     });
     // Periodic housekeeping of in-memory limits.

@@ -452,7 +452,7 @@ async fn presence(
     q: web::Query<RoomQuery>,
 ) -> ApiResult<HttpResponse> {
     let target = svc.subscribe_target(&actor(&caller), &name_param(&req), q.room.as_deref())?;
-    let clients = svc.hub().presence(&target.topic());
+    let clients = svc.presence(&target.topic()).await;
     Ok(HttpResponse::Ok()
         .json(json!({"objects": clients, "count": clients.len(), "next": null, "prev": null})))
 }

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::http::header::HeaderMap;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 
 use super::{AuthService, Caller, Credentials};
 use crate::error::ApiError;
@@ -53,8 +53,16 @@ pub fn credentials_from(headers: &HeaderMap, query: &str) -> Credentials {
     }
 }
 
-/// The client's IP address as seen on the socket.
+/// The client's IP as relayed by a trusted node of the cluster (set on a request only
+/// after its cluster secret was checked).
+#[derive(Debug, Clone, Copy)]
+pub struct RelayedClientIp(pub std::net::IpAddr);
+
+/// The client's IP address as seen on the socket (or as relayed by a cluster edge).
 pub fn client_ip(req: &HttpRequest) -> String {
+    if let Some(RelayedClientIp(ip)) = req.extensions().get::<RelayedClientIp>().copied() {
+        return ip.to_string();
+    }
     req.peer_addr()
         .map(|a| a.ip().to_string())
         .unwrap_or_else(|| "unknown".into())

@@ -28,7 +28,7 @@ pub use store::users::User;
 pub const ROLES: [&str; 3] = ["admin", "manager", "agent"];
 pub const KEY_ROLES: [&str; 2] = ["admin", "publish"];
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ApiKeyInfo {
     pub id: i64,
     pub name: String,
@@ -145,6 +145,17 @@ pub struct AuthService {
     login_by_account: KeyedLimit,
     session_ttl: Duration,
     setup_ttl: Duration,
+    /// Where dashboard sessions live when not in this node's database (cluster edges).
+    session_source: std::sync::OnceLock<Arc<dyn SessionSource>>,
+}
+
+/// Looks dashboard sessions up elsewhere (a cluster edge asks the primary).
+pub trait SessionSource: Send + Sync + 'static {
+    /// The user of the live session whose token hashes to `token_hash`.
+    fn user_for_session<'a>(
+        &'a self,
+        token_hash: &'a str,
+    ) -> futures_util::future::BoxFuture<'a, Result<Option<User>, StoreError>>;
 }
 
 fn random_secret() -> String {
@@ -197,6 +208,7 @@ impl AuthService {
             login_by_account: KeyedLimit::per_minute(settings.login_per_account_per_minute),
             session_ttl: settings.session_ttl,
             setup_ttl: settings.setup_token_ttl,
+            session_source: std::sync::OnceLock::new(),
         })
     }
 
@@ -237,13 +249,17 @@ impl AuthService {
         let hash = secrets::hash(token);
         let h = hash.clone();
         let now = store::now_unix();
-        let user = self
-            .db
-            .read(move |c| match sessions::lookup(c, &h, now)? {
-                Some(uid) => users::get(c, uid),
-                None => Ok(None),
-            })
-            .await?;
+        let user = match self.session_source.get() {
+            Some(source) => source.user_for_session(&hash).await?,
+            None => {
+                self.db
+                    .read(move |c| match sessions::lookup(c, &h, now)? {
+                        Some(uid) => users::get(c, uid),
+                        None => Ok(None),
+                    })
+                    .await?
+            }
+        };
         let invalid = || ApiError::Unauthorized("Invalid or expired session token.".into());
         let user = user.filter(|u| u.active).ok_or_else(invalid)?;
         if let Some(claimed) = user_id {
@@ -478,6 +494,38 @@ impl AuthService {
             .await?;
         *self.client_secret.write() = Arc::new(secret.clone().into_bytes());
         Ok(secret)
+    }
+
+    /// Looks sessions up in `source` instead of this node's database (once, at start).
+    pub fn set_session_source(&self, source: Arc<dyn SessionSource>) {
+        let _ = self.session_source.set(source);
+    }
+
+    /// The user of a live session by token hash, from this node's database.
+    pub async fn user_for_session_hash(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<User>, StoreError> {
+        let (h, now) = (token_hash.to_string(), store::now_unix());
+        self.db
+            .read(move |c| match sessions::lookup(c, &h, now)? {
+                Some(uid) => users::get(c, uid),
+                None => Ok(None),
+            })
+            .await
+    }
+
+    /// Replaces the API-key cache (a node that follows another's keys): `(key hash, key)`.
+    pub fn replace_keys(&self, keys: Vec<(String, ApiKeyInfo)>) {
+        *self.keys.write() = keys.into_iter().collect();
+    }
+
+    /// Uses `secret` for client tokens from now on, without storing it (a node that
+    /// follows another's secret).
+    pub fn follow_client_secret(&self, secret: &str) {
+        if self.client_secret.read().as_slice() != secret.as_bytes() {
+            *self.client_secret.write() = Arc::new(secret.as_bytes().to_vec());
+        }
     }
 
     /// Periodic housekeeping: forget idle rate-limit keys.

@@ -6,14 +6,16 @@ pub mod access;
 pub mod input;
 pub mod message;
 pub mod model;
+pub mod peers;
 mod publish;
 pub mod registry;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use parking_lot::Mutex;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::config::Settings;
@@ -24,6 +26,7 @@ use crate::triggers::TriggerService;
 pub use access::{Actor, Membership, Profile, Staff};
 use message::Message;
 use model::{validate_name, validate_room, Channel, ChannelType, Permission};
+pub use peers::{Peers, Upstream};
 pub use publish::{Origin, PublishRequest, Published};
 use registry::Registry;
 
@@ -87,9 +90,13 @@ pub struct ChannelService {
     /// Ids of channels whose history is not persisted (no SQLite on their path).
     memory_ids: Mutex<HashMap<String, i64>>,
     /// Who belongs to dialect-owned channels (livechat), installed once at start.
-    membership: std::sync::OnceLock<Arc<dyn Membership>>,
+    membership: OnceLock<Arc<dyn Membership>>,
     /// What a dialect adds to WebSocket sessions (visitor auth and events).
-    session_dialect: std::sync::OnceLock<Arc<dyn crate::realtime::SessionDialect>>,
+    session_dialect: OnceLock<Arc<dyn crate::realtime::SessionDialect>>,
+    /// Subscribers on other nodes (cluster only).
+    peers: OnceLock<Arc<dyn Peers>>,
+    /// The node owning the database, when it is not this one (cluster edges).
+    upstream: OnceLock<Arc<dyn Upstream>>,
 }
 
 pub const API_BASE: &str = "/api/v1";
@@ -125,9 +132,99 @@ impl ChannelService {
             hub,
             fanout: Arc::new(stage),
             memory_ids: Mutex::new(HashMap::new()),
-            membership: std::sync::OnceLock::new(),
-            session_dialect: std::sync::OnceLock::new(),
+            membership: OnceLock::new(),
+            session_dialect: OnceLock::new(),
+            peers: OnceLock::new(),
+            upstream: OnceLock::new(),
         }))
+    }
+
+    /// Joins this service to other nodes' subscribers (once, at start).
+    pub fn set_peers(&self, peers: Arc<dyn Peers>) {
+        let _ = self.peers.set(peers);
+    }
+
+    /// Makes another node the owner of messages, history and triggers (once, at start).
+    pub fn set_upstream(&self, upstream: Arc<dyn Upstream>) {
+        let _ = self.upstream.set(upstream);
+    }
+
+    pub(crate) fn upstream(&self) -> Option<&Arc<dyn Upstream>> {
+        self.upstream.get()
+    }
+
+    /// Replaces every channel definition (a node that follows another's definitions).
+    pub fn replace_definitions(&self, channels: Vec<Channel>) {
+        self.registry.replace_all(channels);
+    }
+
+    // ---- subscribers across nodes ------------------------------------------------------
+
+    /// Whether this topic's subscribers are tracked beyond this node.
+    fn shared_membership(target: &Target) -> bool {
+        target.channel.presence || target.channel.private_messaging
+    }
+
+    /// A local connection subscribed (after `hub().subscribe`).
+    pub fn subscribed(&self, target: &Target, socket_id: &str, client: &Arc<RawValue>) {
+        if let Some(peers) = self.peers.get() {
+            if Self::shared_membership(target) {
+                peers.joined(&target.topic(), socket_id, client);
+            }
+        }
+    }
+
+    /// A local connection unsubscribed (after `hub().unsubscribe`).
+    pub fn unsubscribed(&self, target: &Target, socket_id: &str) {
+        if let Some(peers) = self.peers.get() {
+            if Self::shared_membership(target) {
+                peers.left(&target.topic(), socket_id);
+            }
+        }
+    }
+
+    /// Who is subscribed to a topic, on every node.
+    pub async fn presence(&self, topic: &str) -> Vec<Arc<RawValue>> {
+        if let Some(peers) = self.peers.get() {
+            if let Some(all) = peers.presence(topic).await {
+                return all;
+            }
+        }
+        self.hub.presence(topic)
+    }
+
+    /// A presence update for the topic's subscribers here (except `except`) and elsewhere.
+    pub fn broadcast_presence(&self, topic: &str, frame: String, except: Option<u64>) {
+        if let Some(peers) = self.peers.get() {
+            peers.broadcast(topic, &frame);
+        }
+        self.hub.broadcast_text(topic, frame.into(), except);
+    }
+
+    /// Delivers a private frame to the subscriber `socket_id` of `topic`, wherever it is
+    /// connected; `false` if nobody by that id is subscribed.
+    pub async fn send_private(&self, topic: &str, socket_id: &str, frame: String) -> bool {
+        if let Some(peer) = self.hub.find(topic, socket_id) {
+            peer.outbox
+                .push(crate::realtime::Frame::text(bytestring::ByteString::from(
+                    frame,
+                )));
+            return true;
+        }
+        match self.peers.get() {
+            Some(peers) => peers.send_private(topic, socket_id, frame).await,
+            None => false,
+        }
+    }
+
+    /// Whether leave triggers would run for this channel (here or on the owner).
+    pub fn has_leave_triggers(&self, channel: &str) -> bool {
+        match self.upstream.get() {
+            Some(up) => up.has_triggers(channel, crate::triggers::TriggerAction::Leave),
+            None => self
+                .triggers
+                .has_active(channel, crate::triggers::TriggerAction::Leave),
+        }
     }
 
     pub fn hub(&self) -> &Arc<Hub> {
@@ -333,6 +430,9 @@ impl ChannelService {
         if !target.channel.history.persist {
             return Ok(Vec::new());
         }
+        if let Some(up) = self.upstream.get() {
+            return up.history(target, cursor, descending, limit).await;
+        }
         let (name, room) = (target.name.clone(), target.room.clone());
         Ok(self
             .db
@@ -352,6 +452,9 @@ impl ChannelService {
     }
 
     pub async fn message(&self, target: &Target, id: i64) -> Result<Message, ChannelError> {
+        if let Some(up) = self.upstream.get() {
+            return up.message(target, id).await;
+        }
         let name = target.name.clone();
         self.db
             .read(move |c| messages::get(c, &name, id))

@@ -78,7 +78,7 @@ impl Default for HistoryPolicy {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Channel {
     /// Lowercased. A name ending in `/*` is a pattern.
     pub name: String,

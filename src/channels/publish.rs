@@ -51,6 +51,10 @@ impl ChannelService {
         if req.payload.get().len() > self.settings.max_payload_bytes {
             return Err(ChannelError::TooLarge(self.settings.max_payload_bytes));
         }
+        if let Some(up) = self.upstream() {
+            // The owner of the database checks, runs triggers and commits.
+            return up.publish(req).await;
+        }
         let (target, author, client, payload, effects) = match req.origin {
             Origin::Client {
                 actor,
@@ -153,6 +157,12 @@ impl ChannelService {
         socket_id: &str,
         payload: serde_json::Value,
     ) -> Result<(), ChannelError> {
+        if let Some(up) = self.upstream() {
+            if !up.has_triggers(&target.name, TriggerAction::Join) {
+                return Ok(());
+            }
+            return up.join(target, actor, socket_id, payload).await;
+        }
         if !self.triggers.has_active(&target.name, TriggerAction::Join) {
             return Ok(());
         }
@@ -181,6 +191,12 @@ impl ChannelService {
 
     /// Runs leave triggers (they cannot refuse anything) after a client left.
     pub async fn run_leave_triggers(&self, target: &Target, actor: &Actor, socket_id: &str) {
+        if let Some(up) = self.upstream() {
+            if up.has_triggers(&target.name, TriggerAction::Leave) {
+                up.leave(target, actor, socket_id).await;
+            }
+            return;
+        }
         if !self.triggers.has_active(&target.name, TriggerAction::Leave) {
             return;
         }

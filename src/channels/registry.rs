@@ -29,6 +29,13 @@ impl Registry {
         r
     }
 
+    /// Replaces every definition at once (readers see the old set or the new one).
+    pub fn replace_all(&self, channels: Vec<Channel>) {
+        let fresh = Registry::load(channels);
+        let fresh = std::mem::take(&mut *fresh.inner.write());
+        *self.inner.write() = fresh;
+    }
+
     /// Inserts or replaces a channel's settings.
     pub fn put(&self, channel: Channel) {
         let channel = Arc::new(channel);

@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 
 use super::hub::{Conn, Format};
 use super::outbox::{Frame, Outgoing, CLOSE_POLICY};
-use super::protocol::{self as proto, ClientOptions, ErrorCode, ReplyTo};
+use super::protocol::{self as proto, ClientFrame, ClientOptions, ErrorCode, ReplyTo};
 use super::wsio::{Incoming, WsIo};
 use crate::auth::{AuthService, Principal};
 use crate::channels::message::{Kind, Message};
@@ -404,6 +404,8 @@ impl State {
         // Subscribe before reading history: whatever commits from now on is queued
         // live, and the overlap with the replay is dropped by id.
         let shared = self.svc.hub().subscribe(&key, &self.conn);
+        let me = self.conn.client.read().clone();
+        self.svc.subscribed(&target, &self.conn.socket_id, &me);
         let last_id = opts.last_id.unwrap_or(0).max(0);
         self.subs.insert(
             shared.clone(),
@@ -426,14 +428,12 @@ impl State {
         }
         if target.channel.presence {
             if payload.get("presence").and_then(Value::as_bool) == Some(true) {
-                let clients = self.svc.hub().presence(&key);
+                let clients = self.svc.presence(&key).await;
                 self.send(proto::presence_full_frame(to, &clients)).await;
             }
-            let me = self.conn.client.read().clone();
             let update = proto::presence_update_frame(&presence_reply(&target), "join", &me);
             self.svc
-                .hub()
-                .broadcast_text(&key, update.into(), Some(self.conn.id));
+                .broadcast_presence(&key, update, Some(self.conn.id));
         }
         Ok(())
     }
@@ -494,16 +494,13 @@ impl State {
         if let Some(dialect) = self.svc.session_dialect() {
             dialect.left(&self.actor, &target.name);
         }
+        self.svc.unsubscribed(target, &self.conn.socket_id);
         if target.channel.presence {
             let me = self.conn.client.read().clone();
             let update = proto::presence_update_frame(&presence_reply(target), "leave", &me);
-            self.svc.hub().broadcast_text(&key, update.into(), None);
+            self.svc.broadcast_presence(&key, update, None);
         }
-        if self
-            .svc
-            .triggers()
-            .has_active(&target.name, crate::triggers::TriggerAction::Leave)
-        {
+        if self.svc.has_leave_triggers(&target.name) {
             let (svc, target, actor, socket) = (
                 self.svc.clone(),
                 target.clone(),
@@ -611,13 +608,10 @@ impl State {
                 "join the channel before messaging its members".into(),
             ));
         }
-        let peer = self
-            .svc
-            .hub()
-            .find(&key, socket_id)
-            .ok_or(ChannelError::NotFound)?;
         let frame = proto::private_frame(to, sender, payload);
-        peer.outbox.push(Frame::text(frame));
+        if !self.svc.send_private(&key, socket_id, frame).await {
+            return Err(ChannelError::NotFound);
+        }
         self.send(proto::ack_frame(to, None, false)).await;
         Ok(())
     }

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::{now_rfc3339, StoreResult};
 use crate::store::StoreError;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct User {
     pub id: i64,
     pub email: String,
