@@ -1,51 +1,10 @@
-//! Error types per layer and their mapping to HTTP replies — the one place where a
-//! domain or storage failure becomes a status code and a JSON body.
+//! The REST dialect's error (`{"detail": …}`, Syncano-shaped) and its HTTP reply. Each
+//! layer owns its own error type (`store::StoreError`, `channels::ChannelError`, …);
+//! how those become an `ApiError` lives with the API (`api::errors`).
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
-
-/// Failures of the storage layer. Callers match on `NotFound` / `Conflict`; everything
-/// else is an internal error that is logged and hidden from clients.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("not found")]
-    NotFound,
-    #[error("conflict: {0}")]
-    Conflict(String),
-    #[error("sqlite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    #[error("connection pool: {0}")]
-    Pool(#[from] r2d2::Error),
-    #[error("the database writer has stopped")]
-    WriterGone,
-    #[error("database schema version {found} is newer than this binary supports ({supported}); upgrade rtbox or restore an older backup")]
-    NewerSchema { found: i64, supported: i64 },
-    #[error("migration {name}: {source}")]
-    Migration {
-        name: String,
-        source: rusqlite::Error,
-    },
-    #[error("{0}")]
-    Other(String),
-    /// The store is on another node that cannot be reached now (a cluster edge).
-    #[error("{0}")]
-    Unavailable(String),
-}
-
-impl StoreError {
-    /// Maps a UNIQUE constraint violation to `Conflict`, so callers can answer 409/400.
-    pub fn from_sqlite_unique(err: rusqlite::Error, what: &str) -> StoreError {
-        match &err {
-            rusqlite::Error::SqliteFailure(e, _)
-                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
-                StoreError::Conflict(what.to_string())
-            }
-            _ => StoreError::Sqlite(err),
-        }
-    }
-}
 
 /// An error answered to an HTTP client, in the `{"detail": …}` dialect of the REST API
 /// (Syncano-shaped). Other dialects (Rocket.Chat) build their own bodies in their routers.
@@ -82,7 +41,10 @@ pub enum ApiError {
     Internal(String),
 }
 
-pub const NO_PERMISSION: &str = "You do not have permission to perform this action.";
+pub use crate::channels::access::NO_PERMISSION;
+/// Kept here so code written against the old layout still compiles; new code names
+/// `crate::store::StoreError`.
+pub use crate::store::StoreError;
 pub const NO_SUCH_KEY: &str = "No such API Key.";
 
 impl ApiError {
@@ -97,21 +59,6 @@ impl ApiError {
     }
     pub fn bad_request(msg: impl Into<String>) -> ApiError {
         ApiError::BadRequest(msg.into())
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(err: StoreError) -> ApiError {
-        match err {
-            StoreError::NotFound => ApiError::NotFound,
-            StoreError::Conflict(what) => ApiError::Conflict(what),
-            StoreError::WriterGone => ApiError::Unavailable("The server is shutting down.".into()),
-            StoreError::Unavailable(why) => ApiError::Unavailable(why),
-            other => {
-                tracing::error!(error = %other, "storage error");
-                ApiError::Internal(other.to_string())
-            }
-        }
     }
 }
 
@@ -150,22 +97,3 @@ impl ResponseError for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
-
-impl From<crate::channels::ChannelError> for ApiError {
-    fn from(err: crate::channels::ChannelError) -> ApiError {
-        use crate::channels::ChannelError as C;
-        match err {
-            C::NotFound => ApiError::NotFound,
-            C::Field { field, reason } => ApiError::Field { field, reason },
-            C::BadRequest(m) => ApiError::BadRequest(m),
-            C::Unauthenticated => ApiError::Unauthenticated,
-            C::Forbidden(m) => ApiError::Forbidden(m),
-            e @ C::CustomPublishDisabled => ApiError::Forbidden(e.to_string()),
-            e @ C::TooLarge(_) => ApiError::TooLarge(e.to_string()),
-            C::Rejected(reason) => ApiError::Rejected(reason),
-            C::TriggerError(m) => ApiError::TriggerError(m),
-            C::RateLimited => ApiError::RateLimited { retry_after: 1 },
-            C::Store(e) => e.into(),
-        }
-    }
-}

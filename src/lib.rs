@@ -11,6 +11,8 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzz_entry;
 pub mod observability;
 pub mod realtime;
 pub mod server;

@@ -113,7 +113,7 @@ fn admin(command: AdminCommand, db_path: &std::path::Path) -> anyhow::Result<()>
             db.close();
             match created {
                 Ok(user) => println!("admin {} created (id {})", user.email, user.id),
-                Err(rtbox::error::StoreError::Conflict(_)) => {
+                Err(rtbox::store::StoreError::Conflict(_)) => {
                     anyhow::bail!("a user with email {email} already exists; use `rtbox admin reset-password {email}`")
                 }
                 Err(e) => return Err(e.into()),

@@ -154,7 +154,7 @@ fn a_feed_peer_that_stops_reading_is_dropped() {
         &base,
         "rtbox_connections"
     ) == 1.0));
-    let fds_before = fd_count(pid);
+    let sockets_before = socket_count(pid);
     // Keep the connection "alive" (pings reset the dead-peer timer) but never read.
     let mut pinger = stalled.try_clone().unwrap();
     let keepalive = std::thread::spawn(move || {
@@ -185,7 +185,10 @@ fn a_feed_peer_that_stops_reading_is_dropped() {
         closed,
         "the stalled feed was not dropped after {published} messages"
     );
-    assert!(fd_count(pid) < fds_before, "its socket was released");
+    assert!(
+        socket_count(pid) < sockets_before,
+        "its socket was released"
+    );
     drop(stalled.flush());
     let _ = keepalive.join();
 }
@@ -301,5 +304,70 @@ fn head_admin_answers_200() {
     assert_eq!(
         head.headers().get("content-type"),
         get.headers().get("content-type")
+    );
+}
+
+/// Defect 1, HTTP side: a request body over the limit is refused with 413 whether its
+/// length is declared (4 GiB) or streamed chunk by chunk, without buffering it.
+#[test]
+fn oversized_http_bodies_are_refused_without_buffering() {
+    use std::io::Read;
+    let s = Server::start();
+    let admin = s.admin_token();
+    s.create_channel(
+        &admin,
+        json!({"name": "open", "other_permissions": "publish"}),
+    );
+    let pid = s.pid().unwrap();
+    let before = rss_kib(pid);
+    let status_of = |stream: &mut std::net::TcpStream| {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head).ok()?;
+        String::from_utf8_lossy(&head[9..12]).parse::<u16>().ok()
+    };
+
+    let mut declared = std::net::TcpStream::connect(s.addr).unwrap();
+    declared
+        .write_all(
+            b"POST /api/v1/channels/open/publish HTTP/1.1\r\nHost: x\r\n\
+              Content-Type: application/json\r\nContent-Length: 4294967296\r\n\r\n{\"payload\":\"",
+        )
+        .unwrap();
+    assert_eq!(status_of(&mut declared), Some(413));
+
+    let mut chunked = std::net::TcpStream::connect(s.addr).unwrap();
+    chunked
+        .write_all(
+            b"POST /api/v1/channels/open/publish HTTP/1.1\r\nHost: x\r\n\
+              Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+        )
+        .unwrap();
+    let mut writer = chunked.try_clone().unwrap();
+    let streamer = std::thread::spawn(move || {
+        let mut chunk = b"10000\r\n".to_vec();
+        chunk.extend(std::iter::repeat_n(b' ', 0x10000));
+        chunk.extend_from_slice(b"\r\n");
+        let mut sent = 0usize;
+        while sent < (64 << 20) {
+            if writer.write_all(&chunk).is_err() {
+                break;
+            }
+            sent += 0x10000;
+        }
+        sent
+    });
+    assert_eq!(status_of(&mut chunked), Some(413));
+    drop(chunked);
+    let sent = streamer.join().unwrap();
+    let growth = rss_kib(pid).saturating_sub(before);
+    eprintln!("streamed {sent} body bytes; RSS growth {growth} KiB");
+    assert!(growth < 8 * 1024, "RSS grew {growth} KiB");
+    assert_eq!(
+        s.full_history(&s.create_key(&admin, "k", "admin").key, "open")
+            .len(),
+        0
     );
 }

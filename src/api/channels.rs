@@ -19,18 +19,28 @@ use crate::error::{ApiError, ApiResult};
 const MAX_POLL_SECONDS: u64 = 3600;
 const DEFAULT_POLL_SECONDS: u64 = 300;
 
+/// The route families channel routes are mounted under: rtbox's own, and Syncano's
+/// alias (any instance name).
+pub const PREFIXES: [&str; 2] = [API_BASE, SYNCANO_PREFIX];
+pub const SYNCANO_PREFIX: &str = "/v1.1/instances/{instance}";
+/// The scope every channel route lives in, under a prefix.
+pub const SCOPE: &str = "/channels";
+/// The long-poll route (also the Syncano WebSocket feed), under the scope; the upgrade
+/// path matches WebSocket requests against this same pattern.
+pub const POLL_ROUTE: &str = "/{name:.+}/poll";
+
 /// Mounts the channel routes under `prefix` (`/api/v1` or `/v1.1/instances/{instance}`).
 /// Names may contain `/`, so the trailing words pick the route.
 pub fn routes(cfg: &mut web::ServiceConfig, prefix: &str) {
     // A scope, so only requests under `…/channels` pay for the regex routes below;
     // publish comes first because it is the hot one.
     cfg.service(
-        web::scope(&format!("{prefix}/channels"))
+        web::scope(&format!("{prefix}{SCOPE}"))
             .route("/{name:.+}/publish", web::post().to(publish))
             .route("/{name:.+}/events", web::post().to(event))
             .route("/{name:.+}/history/{id:\\d+}", web::get().to(history_item))
             .route("/{name:.+}/history", web::get().to(history))
-            .route("/{name:.+}/poll", web::get().to(poll))
+            .route(POLL_ROUTE, web::get().to(poll))
             .route("/{name:.+}/presence", web::get().to(presence))
             .service(
                 web::resource("")
@@ -53,15 +63,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// The channel name from the path, percent-decoded, without a trailing slash.
 pub fn name_param(req: &HttpRequest) -> String {
-    let raw = req.match_info().get("name").unwrap_or_default();
+    decode_name(req.match_info().get("name").unwrap_or_default())
+}
+
+/// A `{name}` path segment as a channel name: percent-decoded, no trailing slash.
+pub fn decode_name(raw: &str) -> String {
     let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
     decoded.trim_end_matches('/').to_string()
 }
 
 /// Links in bodies follow the route family the client used.
 fn base(req: &HttpRequest) -> String {
-    match req.match_info().get("instance") {
-        Some(instance) => format!("/v1.1/instances/{instance}"),
+    base_for(req.match_info().get("instance"))
+}
+
+/// The links base of a route family, from its `{instance}` (Syncano) if any.
+pub fn base_for(instance: Option<&str>) -> String {
+    match instance {
+        Some(instance) => SYNCANO_PREFIX.replace("{instance}", instance),
         None => API_BASE.to_string(),
     }
 }
@@ -143,6 +162,14 @@ struct PublishBody {
     payload: Option<Box<RawValue>>,
     #[serde(default)]
     room: Option<String>,
+}
+
+/// A publish body (`{payload, room?}`, an object) decoded as the route's extractor does:
+/// the payload (`null` when absent) and the room (the fuzz targets drive this).
+pub fn parse_publish_body(bytes: &[u8]) -> ApiResult<(Box<RawValue>, Option<String>)> {
+    let ObjectBody(body) = serde_json::from_slice::<ObjectBody<PublishBody>>(bytes)
+        .map_err(|e| crate::api::serde_error(&e))?;
+    Ok((or_null(body.payload)?, body.room))
 }
 
 fn or_null(payload: Option<Box<RawValue>>) -> ApiResult<Box<RawValue>> {

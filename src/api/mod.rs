@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod channels;
+pub mod errors;
 pub mod keys;
 pub mod ops;
 pub mod ratelimit;

@@ -4,5 +4,5 @@
 use actix_web::web;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    super::channels::routes(cfg, "/v1.1/instances/{instance}");
+    super::channels::routes(cfg, super::channels::SYNCANO_PREFIX);
 }

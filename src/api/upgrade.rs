@@ -10,16 +10,17 @@ use actix_codec::{Encoder, Framed};
 use actix_http::body::{BodySize, MessageBody};
 use actix_http::h1;
 use actix_http::{ConnectionType, Method, Request, Response};
+use actix_web::dev::{Path, ResourceDef};
 use actix_web::{HttpResponse, ResponseError};
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::channels::{poll_start, PollQuery};
-use super::ws::{accept_envelope, accept_feed};
+use super::channels::{self, poll_start, PollQuery};
+use super::ws::{accept_envelope, accept_feed, ENVELOPE_ROUTES};
 use crate::auth::extract::credentials_from;
 use crate::auth::AuthService;
-use crate::channels::{ChannelService, API_BASE};
+use crate::channels::ChannelService;
 use crate::error::ApiError;
 use crate::realtime::session::{self, SessionParams};
 use crate::realtime::wsio::WsIo;
@@ -34,7 +35,9 @@ pub struct Upgrades {
     pub auth: Arc<AuthService>,
 }
 
-/// Where an upgrade request goes, decided from its path like the actix-web routes.
+/// Where an upgrade request goes: matched against the very patterns the actix-web
+/// routes are mounted with (`ws::ENVELOPE_ROUTES`, `channels::POLL_ROUTE` under each
+/// prefix), so the two can never disagree.
 enum Route {
     Envelope {
         pattern: &'static str,
@@ -47,6 +50,35 @@ enum Route {
     NotFound,
 }
 
+struct Patterns {
+    envelope: Vec<(&'static str, ResourceDef)>,
+    feed: Vec<(&'static str, ResourceDef)>,
+}
+
+fn patterns() -> &'static Patterns {
+    static PATTERNS: std::sync::LazyLock<Patterns> = std::sync::LazyLock::new(|| {
+        let leak = |p: String| -> &'static str { Box::leak(p.into_boxed_str()) };
+        Patterns {
+            envelope: ENVELOPE_ROUTES
+                .iter()
+                .map(|p| (*p, ResourceDef::new(*p)))
+                .collect(),
+            feed: channels::PREFIXES
+                .iter()
+                .map(|prefix| {
+                    let p = leak(format!(
+                        "{prefix}{}{}",
+                        channels::SCOPE,
+                        channels::POLL_ROUTE
+                    ));
+                    (p, ResourceDef::new(p))
+                })
+                .collect(),
+        }
+    });
+    &PATTERNS
+}
+
 impl Route {
     fn of(path: &str) -> Route {
         // Same trailing-slash rule as `api::trim_trailing_slash`.
@@ -54,53 +86,26 @@ impl Route {
             "" => "/",
             p => p,
         };
-        if path == "/ws" {
-            return Route::Envelope { pattern: "/ws" };
+        let table = patterns();
+        if let Some((pattern, _)) = table.envelope.iter().find(|(_, d)| d.is_match(path)) {
+            return Route::Envelope { pattern };
         }
-        if path.starts_with("/rt/") {
-            return Route::Envelope {
-                pattern: "/rt/{canonical:.*}",
-            };
-        }
-        let (pattern, base, rest) = if let Some(rest) = path.strip_prefix("/api/v1/channels/") {
-            (
-                "/api/v1/channels/{name:.+}/poll",
-                API_BASE.to_string(),
-                rest,
-            )
-        } else if let Some(after) = path.strip_prefix("/v1.1/instances/") {
-            let Some((instance, rest)) = after.split_once('/') else {
-                return Route::NotFound;
-            };
-            let Some(rest) = rest.strip_prefix("channels/") else {
-                return Route::NotFound;
-            };
-            if instance.is_empty() {
+        for (pattern, def) in &table.feed {
+            let mut matched = Path::new(path);
+            if !def.capture_match_info(&mut matched) {
+                continue;
+            }
+            let name = channels::decode_name(matched.get("name").unwrap_or_default());
+            if name.is_empty() {
                 return Route::NotFound;
             }
-            (
-                "/v1.1/instances/{instance}/channels/{name:.+}/poll",
-                format!("/v1.1/instances/{instance}"),
-                rest,
-            )
-        } else {
-            return Route::NotFound;
-        };
-        match rest.strip_suffix("/poll") {
-            Some(raw) if !raw.is_empty() => {
-                // As `channels::name_param`: percent-decoded, no trailing slash.
-                let name = percent_encoding::percent_decode_str(raw)
-                    .decode_utf8_lossy()
-                    .trim_end_matches('/')
-                    .to_string();
-                Route::Feed {
-                    pattern,
-                    name,
-                    base,
-                }
-            }
-            _ => Route::NotFound,
+            return Route::Feed {
+                pattern,
+                name,
+                base: channels::base_for(matched.get("instance")),
+            };
         }
+        Route::NotFound
     }
 }
 

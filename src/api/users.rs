@@ -5,7 +5,8 @@ use serde::Deserialize;
 
 use crate::api::{offset_page, OffsetQuery};
 use crate::auth::{password, AuthService, Caller, ROLES};
-use crate::error::{ApiError, ApiResult, StoreError};
+use crate::error::{ApiError, ApiResult};
+use crate::store::StoreError;
 use crate::store::{users, Db};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

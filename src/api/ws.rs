@@ -23,9 +23,13 @@ use crate::realtime::outbox::Outgoing;
 use crate::realtime::session::{SessionKind, SessionParams};
 use crate::realtime::{Conn, Format, Outbox};
 
+/// The envelope-protocol URLs; the upgrade path matches against these same patterns.
+pub const ENVELOPE_ROUTES: [&str; 2] = ["/ws", "/rt/{canonical:.*}"];
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/ws", web::get().to(not_upgraded))
-        .route("/rt/{canonical:.*}", web::get().to(not_upgraded));
+    for route in ENVELOPE_ROUTES {
+        cfg.route(route, web::get().to(not_upgraded));
+    }
 }
 
 /// A plain GET on a WebSocket URL: the same checks in the same order as a real

@@ -18,7 +18,8 @@ use rand::RngCore;
 use serde::Serialize;
 
 use crate::config::Settings;
-use crate::error::{ApiError, StoreError, NO_SUCH_KEY};
+use crate::error::{ApiError, NO_SUCH_KEY};
+use crate::store::StoreError;
 use crate::store::{self, keys, sessions, settings as kv, users, Db};
 use jwt::{ClientClaims, TokenError};
 use ratelimit::KeyedLimit;

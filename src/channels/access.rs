@@ -10,6 +10,9 @@ use crate::auth::jwt::ClientClaims;
 use crate::auth::{Caller, Principal};
 use crate::triggers::ClientContext;
 
+/// The refusal every dialect words the same way (Syncano's).
+pub const NO_PERMISSION: &str = "You do not have permission to perform this action.";
+
 #[derive(Debug, Clone)]
 pub enum Actor {
     /// Admin users and admin API keys: everything.

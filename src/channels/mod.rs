@@ -19,8 +19,8 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::config::Settings;
-use crate::error::StoreError;
 use crate::realtime::{topic_key, FanOut, FanOutStage, Hub};
+use crate::store::StoreError;
 use crate::store::{self, channels as channel_rows, messages, Db};
 use crate::triggers::TriggerService;
 pub use access::Actor;
@@ -357,7 +357,7 @@ impl ChannelService {
             return Err(if actor.is_anonymous() {
                 ChannelError::Unauthenticated
             } else {
-                ChannelError::Forbidden(crate::error::NO_PERMISSION.into())
+                ChannelError::Forbidden(access::NO_PERMISSION.into())
             });
         }
         Ok(Target {

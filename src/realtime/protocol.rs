@@ -30,6 +30,31 @@ pub struct ClientOptions {
     pub token: Option<String>,
 }
 
+/// A client text frame as the session acts on it.
+#[derive(Debug)]
+pub struct Decoded {
+    pub action: String,
+    pub options: ClientOptions,
+    pub payload: Option<Box<RawValue>>,
+    pub reply_to: ReplyTo,
+}
+
+/// Decodes a client text frame; `Err` is the message of the `error` frame a malformed
+/// one gets (the fuzz targets drive this, the session's first step on every frame).
+pub fn decode_client_frame(text: &str) -> Result<Decoded, String> {
+    let frame: ClientFrame = serde_json::from_str(text).map_err(|e| {
+        format!("malformed frame: {e}; expected {{\"action\", \"options\", \"payload\"}}")
+    })?;
+    let options = frame.options.unwrap_or_default();
+    let reply_to = ReplyTo::from_options(&options);
+    Ok(Decoded {
+        action: frame.action,
+        options,
+        payload: frame.payload,
+        reply_to,
+    })
+}
+
 /// Error codes of `error` frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

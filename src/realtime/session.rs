@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 
 use super::hub::{Conn, Format};
 use super::outbox::{Outgoing, CLOSE_POLICY};
-use super::protocol::{self as proto, ClientFrame, ClientOptions, ErrorCode, ReplyTo};
+use super::protocol::{self as proto, ClientOptions, ErrorCode, ReplyTo};
 use super::wsio::{Incoming, WsIo};
 use crate::auth::{AuthService, Principal};
 use crate::channels::message::{Kind, Message};
@@ -96,20 +96,22 @@ pub async fn run(ws: WsIo, params: SessionParams) {
         dead_after: ping_interval * 3,
     };
     st.svc.hub().register(st.conn.clone());
+    // Boxed: what only the first moments of a session need (a replay, an error frame)
+    // must not enlarge the state every idle connection keeps.
     match params.kind {
         SessionKind::Envelope {
             auth_error: Some(err),
         } => {
-            st.send(proto::error_frame(
+            Box::pin(st.send(proto::error_frame(
                 &ReplyTo::default(),
                 ErrorCode::Unauthorized,
                 &err,
-            ))
+            )))
             .await;
             st.close = Some((CLOSE_POLICY, err));
         }
         SessionKind::Envelope { auth_error: None } => {}
-        SessionKind::Feed { target, last_id } => st.start_feed(target, last_id).await,
+        SessionKind::Feed { target, last_id } => Box::pin(st.start_feed(target, last_id)).await,
     }
     let mut heartbeat = tokio::time::interval(ping_interval);
     heartbeat.tick().await;
@@ -172,7 +174,8 @@ pub async fn run(ws: WsIo, params: SessionParams) {
             }
         }
     }
-    st.finish(rx).await;
+    // Boxed: the close handshake's state is only needed at the end.
+    Box::pin(st.finish(rx)).await;
 }
 
 impl State {
@@ -279,19 +282,12 @@ impl State {
     }
 
     async fn handle_text(&mut self, text: &str) {
-        let frame: ClientFrame = match serde_json::from_str(text) {
+        let frame = match proto::decode_client_frame(text) {
             Ok(f) => f,
-            Err(e) => {
-                return self
-                    .strike(&format!(
-                        "malformed frame: {e}; expected {{\"action\", \"options\", \"payload\"}}"
-                    ))
-                    .await
-            }
+            Err(message) => return self.strike(&message).await,
         };
         self.strikes = 0;
-        let opts = frame.options.unwrap_or_default();
-        let to = ReplyTo::from_options(&opts);
+        let (opts, to) = (frame.options, frame.reply_to);
         match frame.action.as_str() {
             "join" => self.join(opts, frame.payload, to).await,
             "leave" => self.leave(opts, to).await,
@@ -675,16 +671,20 @@ async fn guarded(
     if let Some(done) = futures_util::FutureExt::now_or_never(&mut write) {
         return Written::Done(done);
     }
-    tokio::select! {
-        done = &mut write => Written::Done(done),
-        code = conn.outbox.closing() => {
-            match tokio::time::timeout(STUCK_WRITE_GRACE, &mut write).await {
-                Ok(done) => Written::Done(done),
-                Err(_) => Written::Torn(code),
+    // The blocked case is rare: its timers live on the heap, not in every connection.
+    Box::pin(async move {
+        tokio::select! {
+            done = &mut write => Written::Done(done),
+            code = conn.outbox.closing() => {
+                match tokio::time::timeout(STUCK_WRITE_GRACE, &mut write).await {
+                    Ok(done) => Written::Done(done),
+                    Err(_) => Written::Torn(code),
+                }
             }
+            _ = tokio::time::sleep(dead_after) => Written::Torn(1001),
         }
-        _ = tokio::time::sleep(dead_after) => Written::Torn(1001),
-    }
+    })
+    .await
 }
 
 /// Presence updates name the channel and room they concern.

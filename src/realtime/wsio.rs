@@ -37,11 +37,11 @@ pub enum Incoming {
     Close(Option<CloseReason>),
 }
 
-pub struct WsIo {
-    io: TcpStream,
+/// The reading half of the protocol, without the socket: bytes in, whole messages out,
+/// never more than about `max_size` held (the fuzz targets drive this directly).
+pub struct FrameReader {
     codec: Codec,
     read_buf: BytesMut,
-    write_buf: BytesMut,
     /// The message arriving in continuation frames so far, copied (holding the read
     /// chunks each fragment came in would cost far more than the fragment).
     parts: BytesMut,
@@ -53,14 +53,19 @@ pub struct WsIo {
     max_size: usize,
 }
 
-impl WsIo {
-    /// `read_buf` holds whatever the HTTP layer read past the handshake request.
-    pub fn new(io: TcpStream, read_buf: BytesMut, max_size: usize) -> WsIo {
-        WsIo {
-            io,
+pub struct WsIo {
+    io: TcpStream,
+    reader: FrameReader,
+    write_buf: BytesMut,
+}
+
+impl FrameReader {
+    /// `read_buf` holds bytes already received (what the HTTP layer read past the
+    /// handshake request).
+    pub fn new(read_buf: BytesMut, max_size: usize) -> FrameReader {
+        FrameReader {
             codec: Codec::new().max_size(max_size),
             read_buf,
-            write_buf: BytesMut::new(),
             parts: BytesMut::new(),
             parts_len: 0,
             parts_text: false,
@@ -69,14 +74,16 @@ impl WsIo {
         }
     }
 
-    /// The next message; `None` once the peer closed the TCP stream.
-    ///
-    /// Cancel-safe (it is raced against the outbox in `select!`): the only await is the
-    /// readiness wait, and every decoded byte is kept in `self` before returning.
-    pub async fn recv(&mut self) -> Option<Result<Incoming, ProtocolError>> {
+    /// Appends received bytes (for callers that do not read into [`Self::spare`]).
+    pub fn extend(&mut self, bytes: &[u8]) {
+        self.read_buf.extend_from_slice(bytes);
+    }
+
+    /// The next complete message from the bytes held; `None` until more bytes arrive.
+    /// After an error nothing more is decoded (every later call reports `Overflow`).
+    pub fn next_message(&mut self) -> Option<Result<Incoming, ProtocolError>> {
         loop {
             if self.desynced {
-                // Nothing after a failed frame can be decoded; the caller closes.
                 return Some(Err(ProtocolError::Overflow));
             }
             if let Err(e) = self.check_declared_length() {
@@ -89,31 +96,33 @@ impl WsIo {
                     if let Some(msg) = self.assemble(frame) {
                         return Some(msg);
                     }
-                    continue;
                 }
-                Ok(None) => {}
+                Ok(None) => {
+                    if self.read_buf.is_empty() {
+                        // Idle sockets keep no buffer. Unconditionally: even an empty view
+                        // with no spare capacity would keep the last read's allocation.
+                        self.read_buf = BytesMut::new();
+                    }
+                    return None;
+                }
                 Err(e) => {
                     self.desynced = true;
                     self.read_buf = BytesMut::new();
                     return Some(Err(e));
                 }
             }
-            if self.read_buf.is_empty() {
-                // Idle sockets keep no buffer. Unconditionally: even an empty view with no
-                // spare capacity would keep the shared allocation of the last read alive.
-                self.read_buf = BytesMut::new();
-            }
-            if let Err(e) = self.io.readable().await {
-                return Some(Err(ProtocolError::Io(e)));
-            }
-            self.read_buf.reserve(READ_CHUNK);
-            match self.io.try_read_buf(&mut self.read_buf) {
-                Ok(0) => return None,
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Some(Err(ProtocolError::Io(e))),
-            }
         }
+    }
+
+    /// Bytes held for reading (what one connection costs while a frame is arriving).
+    pub fn buffered(&self) -> usize {
+        self.read_buf.capacity() + self.parts.capacity()
+    }
+
+    /// The most [`Self::buffered`] may reach: one frame's header and payload, the
+    /// message's earlier fragments, and one read chunk.
+    pub fn buffer_bound(&self) -> usize {
+        2 * self.max_size + 14 + 2 * READ_CHUNK
     }
 
     /// Refuses the frame at the front of the buffer as soon as its header says it is too
@@ -180,10 +189,43 @@ impl WsIo {
             Ok(Incoming::Binary(bytes))
         })
     }
+}
+
+impl WsIo {
+    /// `read_buf` holds whatever the HTTP layer read past the handshake request.
+    pub fn new(io: TcpStream, read_buf: BytesMut, max_size: usize) -> WsIo {
+        WsIo {
+            io,
+            reader: FrameReader::new(read_buf, max_size),
+            write_buf: BytesMut::new(),
+        }
+    }
+
+    /// The next message; `None` once the peer closed the TCP stream.
+    ///
+    /// Cancel-safe (it is raced against the outbox in `select!`): the only await is the
+    /// readiness wait, and every decoded byte is kept in `self` before returning.
+    pub async fn recv(&mut self) -> Option<Result<Incoming, ProtocolError>> {
+        loop {
+            if let Some(msg) = self.reader.next_message() {
+                return Some(msg);
+            }
+            if let Err(e) = self.io.readable().await {
+                return Some(Err(ProtocolError::Io(e)));
+            }
+            self.reader.read_buf.reserve(READ_CHUNK);
+            match self.io.try_read_buf(&mut self.reader.read_buf) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Some(Err(ProtocolError::Io(e))),
+            }
+        }
+    }
 
     /// Encodes a message for the next `flush` (several queued messages go out in one write).
     pub fn queue(&mut self, msg: Message) -> Result<(), ProtocolError> {
-        self.codec.encode(msg, &mut self.write_buf)
+        self.reader.codec.encode(msg, &mut self.write_buf)
     }
 
     pub fn queue_text(&mut self, text: ByteString) -> Result<(), ProtocolError> {
@@ -241,29 +283,25 @@ impl WsIo {
     /// Reads until the peer's close frame or EOF, keeping at most one frame buffered;
     /// once frames cannot be decoded any more, just drains.
     async fn await_peer_close(&mut self) {
-        let mut scratch = [0u8; 2048];
+        // On the heap, and only now: an array here would sit in every idle connection's
+        // future (the session's state holds room for its close path).
+        let mut scratch = vec![0u8; 2048];
         loop {
-            while !self.desynced {
-                if self.check_declared_length().is_err() {
-                    self.desynced = true;
-                    break;
-                }
-                match self.codec.decode(&mut self.read_buf) {
-                    Ok(Some(Frame::Close(_))) => return,
-                    Ok(Some(_)) => continue,
-                    Ok(None) => break,
-                    Err(_) => self.desynced = true,
+            while !self.reader.desynced {
+                match self.reader.next_message() {
+                    Some(Ok(Incoming::Close(_))) => return,
+                    Some(_) => continue,
+                    None => break,
                 }
             }
-            if self.desynced {
-                self.read_buf = BytesMut::new();
+            if self.reader.desynced {
                 match self.io.read(&mut scratch).await {
                     Ok(0) | Err(_) => return,
                     Ok(_) => continue,
                 }
             }
-            self.read_buf.reserve(READ_CHUNK);
-            match self.io.read_buf(&mut self.read_buf).await {
+            self.reader.read_buf.reserve(READ_CHUNK);
+            match self.io.read_buf(&mut self.reader.read_buf).await {
                 Ok(0) | Err(_) => return,
                 Ok(_) => {}
             }
@@ -272,7 +310,7 @@ impl WsIo {
 
     /// Bytes held for reading (what one connection costs while a frame is arriving).
     pub fn buffered(&self) -> usize {
-        self.read_buf.capacity() + self.parts_len
+        self.reader.buffered()
     }
 }
 
@@ -366,7 +404,7 @@ mod tests {
         // Idle again: waiting for the next frame holds no buffer.
         let waiting = tokio::time::timeout(std::time::Duration::from_millis(50), ws.recv()).await;
         assert!(waiting.is_err());
-        assert_eq!(ws.read_buf.capacity(), 0);
+        assert_eq!(ws.reader.read_buf.capacity(), 0);
     }
 
     /// A client frame header declaring `len` bytes (masked, no payload yet).

@@ -4,7 +4,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::StoreResult;
 use crate::channels::model::{Channel, ChannelType, HistoryPolicy, Permission};
-use crate::error::StoreError;
+use crate::store::StoreError;
 
 const COLUMNS: &str =
     "name, description, type, custom_publish, other_permissions, group_permissions, \

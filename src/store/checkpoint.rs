@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 
 use super::{open_connection, StoreResult};
 use crate::config::SyncMode;
-use crate::error::StoreError;
+use crate::store::StoreError;
 
 const INTERVAL: Duration = Duration::from_millis(500);
 

@@ -4,7 +4,7 @@ use rusqlite::{params, Connection, Row};
 use serde::Serialize;
 
 use super::{now_rfc3339, StoreResult};
-use crate::error::StoreError;
+use crate::store::StoreError;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ApiKeyRecord {

@@ -8,7 +8,7 @@ use serde_json::value::RawValue;
 
 use super::StoreResult;
 use crate::channels::message::{Author, Kind, Message};
-use crate::error::StoreError;
+use crate::store::StoreError;
 
 /// The fields of a message before it has an id.
 pub struct NewMessage<'a> {

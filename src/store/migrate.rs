@@ -6,7 +6,7 @@ use rusqlite::Connection;
 use rust_embed::RustEmbed;
 
 use super::StoreResult;
-use crate::error::StoreError;
+use crate::store::StoreError;
 
 #[derive(RustEmbed)]
 #[folder = "migrations/"]

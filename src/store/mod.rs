@@ -3,6 +3,7 @@
 
 pub mod channels;
 mod checkpoint;
+mod error;
 pub mod keys;
 pub mod messages;
 pub mod migrate;
@@ -19,7 +20,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::config::SyncMode;
-use crate::error::StoreError;
+pub use error::StoreError;
 pub use writer::WriteStats;
 use writer::Writer;
 

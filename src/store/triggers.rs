@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{now_rfc3339, StoreResult};
-use crate::error::StoreError;
+use crate::store::StoreError;
 
 /// Runs kept per trigger; older ones are trimmed as new ones arrive.
 pub const RUNS_KEPT: i64 = 200;

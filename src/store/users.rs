@@ -4,7 +4,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
 use super::{now_rfc3339, StoreResult};
-use crate::error::StoreError;
+use crate::store::StoreError;
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct User {

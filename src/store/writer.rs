@@ -16,7 +16,7 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreResult;
-use crate::error::StoreError;
+use crate::store::StoreError;
 
 /// Jobs run per transaction at most, so one commit never grows without bound.
 const MAX_BATCH: usize = 512;

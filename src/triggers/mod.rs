@@ -18,8 +18,8 @@ use parking_lot::RwLock;
 use serde_json::{json, Value};
 
 use crate::config::Settings;
-use crate::error::StoreError;
 use crate::store::triggers::TriggerRecord;
+use crate::store::StoreError;
 use crate::store::{self, Db};
 use engine::{Limits, SyntaxError};
 use host::{HostEnv, HttpMode};

@@ -5,9 +5,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 
-use crate::error::StoreError;
 use crate::store::triggers::{insert_runs, NewRun};
 use crate::store::Db;
+use crate::store::StoreError;
 
 const QUEUE: usize = 8192;
 const BATCH: usize = 512;

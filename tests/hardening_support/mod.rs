@@ -150,3 +150,13 @@ pub fn read_close_code(stream: &mut TcpStream, timeout: Duration) -> Option<u16>
         }
     }
 }
+
+/// Open sockets of the server process (listeners and connections; not database files
+/// or runtime event fds, which pools open lazily).
+pub fn socket_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("proc fd")
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().starts_with("socket:"))
+        .count()
+}
