@@ -35,16 +35,17 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const REVALIDATE: &str = "no-cache";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", get_or_head().to(root)).service(
-        // `/admin/` reaches here as `/admin` (the trailing slash is trimmed first).
-        web::scope("/admin")
-            .wrap(Compress::default())
-            .route("", web::get().to(index))
-            .route("", web::head().to(index))
-            .route("/{path:.*}", web::get().to(admin))
-            .route("/{path:.*}", web::head().to(admin)),
-    )
-    .configure(widget::configure);
+    cfg.route("/", get_or_head().to(root))
+        .service(
+            // `/admin/` reaches here as `/admin` (the trailing slash is trimmed first).
+            web::scope("/admin")
+                .wrap(Compress::default())
+                .route("", web::get().to(index))
+                .route("", web::head().to(index))
+                .route("/{path:.*}", web::get().to(admin))
+                .route("/{path:.*}", web::head().to(admin)),
+        )
+        .configure(widget::configure);
 }
 
 /// GET, and HEAD answered like it (the HTTP layer leaves the body out), as monitors

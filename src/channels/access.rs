@@ -42,7 +42,7 @@ pub enum Actor {
 }
 
 /// How a person shows up to others (typing indicators, livechat messages).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Profile {
     pub id: String,
     pub username: String,
@@ -50,7 +50,7 @@ pub struct Profile {
 }
 
 /// A dashboard user's livechat standing (from its roles).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Staff {
     pub user_id: i64,
     pub agent: bool,

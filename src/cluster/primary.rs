@@ -154,6 +154,7 @@ async fn definitions(svc: web::Data<ChannelService>, db: web::Data<Db>) -> HttpR
 async fn publish(svc: web::Data<ChannelService>, body: web::Json<PublishCall>) -> HttpResponse {
     let call = body.into_inner();
     let origin = match (call.actor, call.author) {
+        (Some(actor), _) if call.dialect => Origin::Dialect(actor.into()),
         (Some(actor), _) => Origin::Client {
             actor: actor.into(),
             socket_id: call.socket_id,

@@ -21,7 +21,7 @@ use crate::channels::message::{Kind, Message};
 use crate::channels::{
     Actor, ChannelError, ChannelService, Origin, PublishRequest, Published, Target, Upstream,
 };
-use crate::error::StoreError;
+use crate::store::StoreError;
 use crate::triggers::registry::ChannelSelector;
 use crate::triggers::TriggerAction;
 
@@ -196,6 +196,7 @@ fn messages(list: Vec<WireMessage>) -> Vec<Arc<Message>> {
 impl Upstream for HttpUpstream {
     fn publish(&self, req: PublishRequest) -> BoxFuture<'_, Result<Published, ChannelError>> {
         Box::pin(async move {
+            let dialect = matches!(req.origin, Origin::Dialect(_));
             let (actor, author, socket_id, client) = match req.origin {
                 Origin::Client {
                     actor,
@@ -208,6 +209,9 @@ impl Upstream for HttpUpstream {
                     client.map(|c| (*c).to_owned()),
                 ),
                 Origin::Server(author) => (None, Some(author), String::new(), None),
+                Origin::Dialect(actor) => {
+                    (Some(WireActor::from(&actor)), None, String::new(), None)
+                }
             };
             let call = PublishCall {
                 channel: req.channel,
@@ -218,6 +222,7 @@ impl Upstream for HttpUpstream {
                 author,
                 socket_id,
                 client,
+                dialect,
             };
             let reply: PublishReply = self.client.call("publish", Some(&call)).await?;
             Ok(Published {

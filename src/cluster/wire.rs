@@ -10,8 +10,8 @@ use crate::auth::jwt::ClientClaims;
 use crate::auth::ApiKeyInfo;
 use crate::channels::message::{Author, Kind, Message};
 use crate::channels::model::Channel;
-use crate::channels::{Actor, ChannelError};
-use crate::error::StoreError;
+use crate::channels::{Actor, ChannelError, Profile, Staff};
+use crate::store::StoreError;
 
 /// Header carrying the cluster secret on node-to-node calls.
 pub const SECRET_HEADER: &str = "x-rtbox-cluster-secret";
@@ -116,6 +116,13 @@ pub enum WireActor {
         author: Author,
         #[serde(default)]
         claims: Option<ClientClaims>,
+        #[serde(default)]
+        staff: Option<Staff>,
+        #[serde(default)]
+        profile: Option<Profile>,
+    },
+    Visitor {
+        profile: Profile,
     },
     Anonymous {
         socket_id: String,
@@ -129,9 +136,19 @@ impl From<&Actor> for WireActor {
                 author: author.clone(),
             },
             Actor::PublishKey(id) => WireActor::PublishKey { id: *id },
-            Actor::Member { author, claims } => WireActor::Member {
+            Actor::Member {
+                author,
+                claims,
+                staff,
+                profile,
+            } => WireActor::Member {
                 author: author.clone(),
                 claims: claims.as_deref().cloned(),
+                staff: *staff,
+                profile: profile.as_deref().cloned(),
+            },
+            Actor::Visitor(profile) => WireActor::Visitor {
+                profile: (**profile).clone(),
             },
             Actor::Anonymous(s) => WireActor::Anonymous {
                 socket_id: s.clone(),
@@ -145,10 +162,18 @@ impl From<WireActor> for Actor {
         match a {
             WireActor::Admin { author } => Actor::Admin(author),
             WireActor::PublishKey { id } => Actor::PublishKey(id),
-            WireActor::Member { author, claims } => Actor::Member {
+            WireActor::Member {
+                author,
+                claims,
+                staff,
+                profile,
+            } => Actor::Member {
                 author,
                 claims: claims.map(Arc::new),
+                staff,
+                profile: profile.map(Arc::new),
             },
+            WireActor::Visitor { profile } => Actor::Visitor(Arc::new(profile)),
             WireActor::Anonymous { socket_id } => Actor::Anonymous(socket_id),
         }
     }
@@ -170,6 +195,9 @@ pub struct PublishCall {
     pub socket_id: String,
     #[serde(default)]
     pub client: Option<Box<RawValue>>,
+    /// A publish a dialect router validated (`Origin::Dialect`): no `custom_publish` check.
+    #[serde(default)]
+    pub dialect: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

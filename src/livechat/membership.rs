@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use crate::channels::model::{Channel, ChannelType, HistoryPolicy, Permission};
 use crate::channels::{Actor, Membership};
-use crate::store::StoreError;
 use crate::store::Db;
+use crate::store::StoreError;
 
 #[derive(Debug, Clone)]
 struct RoomAccess {

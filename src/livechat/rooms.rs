@@ -15,8 +15,8 @@ use super::{
 };
 use crate::channels::message::{Author, Kind};
 use crate::channels::{Actor, Origin, PublishRequest, Staff};
-use crate::store::StoreError;
 use crate::store::livechat::{self as rows, InquiryRow, RoomRow, VisitorRow};
+use crate::store::StoreError;
 
 /// Who closes a room.
 pub enum Closer {

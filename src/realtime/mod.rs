@@ -2,15 +2,15 @@
 //! (topic → subscribers, presence, long-poll waiters),
 //! per-connection bounded outboxes, the WebSocket protocol frames and the session loop.
 
-pub mod fanout;
 pub mod dialect;
+pub mod fanout;
 pub mod hub;
 pub mod outbox;
 pub mod protocol;
 pub mod session;
 pub mod wsio;
 
-pub use fanout::{CommittedBatch, FanOut, FanOutStage};
 pub use dialect::SessionDialect;
+pub use fanout::{CommittedBatch, FanOut, FanOutStage};
 pub use hub::{topic_key, Conn, Format, Hub, IpSlot};
 pub use outbox::{Frame, Outbox, Outgoing};

@@ -17,8 +17,8 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::hub::{Conn, Format};
-use super::outbox::{Frame, Outgoing, CLOSE_POLICY};
-use super::protocol::{self as proto, ClientFrame, ClientOptions, ErrorCode, ReplyTo};
+use super::outbox::{Outgoing, CLOSE_POLICY};
+use super::protocol::{self as proto, ClientOptions, ErrorCode, ReplyTo};
 use super::wsio::{Incoming, WsIo};
 use crate::auth::{AuthService, Principal};
 use crate::channels::message::{Kind, Message};
