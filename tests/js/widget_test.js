@@ -817,6 +817,8 @@ scenarios["no-storage"] = async (browser, HOST) => {
     await send(page, "hello without storage");
     await waitBubble(page, "hello without storage");
     const room = await theRoom();
+    // The bubble shows before the server stored the message: answer once it has.
+    await waitFor(async () => (await roomMessages(room._id)).some((m) => m.msg === "hello without storage"), "the visitor's message in the room");
     await agentSay(room._id, "Got it");
     await waitBubble(page, "Got it");
     eq(await bubbles(page), ["hello without storage", "Got it"], "the conversation");
