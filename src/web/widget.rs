@@ -67,7 +67,7 @@ const ASSETS: &[Asset] = &[
     },
     Asset {
         route: "/livechat/demo",
-        file: "demo.html",
+        file: "demo/index.html",
         content_type: "text/html; charset=utf-8",
         cache_control: "no-cache",
         extra: &[
@@ -77,14 +77,14 @@ const ASSETS: &[Asset] = &[
     },
     Asset {
         route: "/livechat/demo.js",
-        file: "demo.js",
+        file: "demo/demo.js",
         content_type: JS,
         cache_control: "no-cache",
         extra: &[],
     },
     Asset {
         route: "/livechat/demo.css",
-        file: "demo.css",
+        file: "demo/demo.css",
         content_type: "text/css; charset=utf-8",
         cache_control: "no-cache",
         extra: &[],
