@@ -64,11 +64,15 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         None => ChannelService::start(db.clone(), settings.clone(), triggers.clone()).await?,
     };
     channels.spawn_background();
+    if let Some(node) = &cluster {
+        node.install_livechat(&channels);
+    }
     let livechat =
         crate::livechat::LivechatService::start(db.clone(), channels.clone(), settings.clone())
             .await?;
     if let Some(node) = &cluster {
-        node.start(&channels, &auth.clone().into_inner()).await?;
+        node.start(&channels, &auth.clone().into_inner(), &livechat)
+            .await?;
     }
     let is_edge = cluster.as_ref().is_some_and(|n| n.is_edge());
 

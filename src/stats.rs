@@ -17,6 +17,12 @@ use metrics::{
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 
+/// What a cluster node adds to `/api/v1/stats` as `cluster`: its id and role and the
+/// cluster gauges (nodes seen, Redis link and lag, the primary's reachability).
+pub trait NodeStatus: Send + Sync {
+    fn status(&self) -> serde_json::Value;
+}
+
 /// Samples kept for the charts (one per second).
 pub const SERIES_LEN: usize = 120;
 /// Seconds a rate is averaged over.

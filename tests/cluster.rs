@@ -5,7 +5,9 @@
 //! Redis and of the primary behave as the spec says.
 
 mod common;
+mod livechat_support;
 use common::*;
+use livechat_support::{is_message, join, next_where};
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -652,6 +654,12 @@ async fn while_the_primary_is_down_edges_keep_sockets_answer_503_and_recover() {
     // The socket is still open.
     ws_send_json(&mut on_a, &json!({"action": "ping"})).await;
     assert!(ws_recv_action(&mut on_a, "pong", T).await.is_some());
+    // Credentials an edge cannot check now are not called wrong: 1013 (try again), not
+    // 1008 (which clients do not retry).
+    let mut visitor = ws_connect(&c.a.ws_url("/ws?visitor_token=any-visitor-token")).await;
+    assert_eq!(ws_close_code(&mut visitor, T).await, Some(1013));
+    let mut session = ws_connect(&c.a.ws_url(&format!("/ws?token={}", c.admin))).await;
+    assert_eq!(ws_close_code(&mut session, T).await, Some(1013));
 
     c.primary.start_again();
     let mut recovered = None;
@@ -886,4 +894,347 @@ async fn an_edge_that_stops_gracefully_leaves_presence_at_once() {
             break;
         }
     }
+}
+
+// ---- livechat sockets on edges ---------------------------------------------------------
+
+async fn call_on(
+    node: &Server,
+    method: &str,
+    path: &str,
+    auth: Option<&str>,
+    body: Option<Value>,
+) -> Resp {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let mut rb = node.async_http().request(method, node.url(path));
+    if let Some(token) = auth {
+        rb = rb.bearer_auth(token);
+    }
+    if let Some(b) = body {
+        rb = rb.json(&b);
+    }
+    rb.call().await
+}
+
+/// An agent created on the primary, logged in (`(token, id)`), online.
+async fn online_agent(c: &Cluster, name: &str) -> (String, i64) {
+    let email = format!("{name}@example.com");
+    let user = c
+        .primary
+        .create_user(&c.admin, &email, PASSWORD, &["agent"]);
+    let token = c.primary.login(&email, PASSWORD);
+    call_on(
+        &c.b,
+        "POST",
+        "/api/v1/livechat/agent.status",
+        Some(&token),
+        Some(json!({"status": "online"})),
+    )
+    .await
+    .expect(200);
+    (token, user["id"].as_i64().expect("user id"))
+}
+
+async fn agent_status(c: &Cluster, token: &str) -> String {
+    call_on(
+        &c.primary,
+        "GET",
+        "/api/v1/livechat/agent.status",
+        Some(token),
+        None,
+    )
+    .await
+    .expect(200)["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+async fn wait_status(c: &Cluster, token: &str, want: &str, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if agent_status(c, token).await == want {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
+
+/// A visitor registered through `node`, with its open room's id.
+async fn visitor_with_room(node: &Server, token: &str) -> String {
+    call_on(
+        node,
+        "POST",
+        "/api/v1/livechat/visitor",
+        None,
+        Some(json!({"visitor": {"token": token, "name": "Ana"}})),
+    )
+    .await
+    .expect(200);
+    call_on(
+        node,
+        "GET",
+        &format!("/api/v1/livechat/room?token={token}"),
+        None,
+        None,
+    )
+    .await
+    .expect(200)["room"]["_id"]
+        .as_str()
+        .expect("rid")
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn visitors_and_agents_chat_with_their_sockets_on_different_edges() {
+    let c = Cluster::start(&[]);
+    let (agent, agent_id) = online_agent(&c, "edgy").await;
+    // The agent's inbox is on edge B, the visitor's socket on edge A.
+    let mut inbox = ws_connect(&c.b.ws_url(&format!("/ws?token={agent}"))).await;
+    join(&mut inbox, &format!("livechat-agent/{agent_id}")).await;
+    let rid = visitor_with_room(&c.a, "edge-visitor-token-1").await;
+    let room = format!("livechat/{rid}");
+    let mut visitor = ws_connect(&c.a.ws_url("/ws?visitor_token=edge-visitor-token-1")).await;
+    join(&mut visitor, &room).await;
+    next_where(&mut inbox, "the chat assigned to the agent", |f| {
+        f["payload"]["type"] == "room-assigned"
+    })
+    .await;
+    let mut inbox = ws_connect(&c.b.ws_url(&format!("/ws?token={agent}"))).await;
+    join(&mut inbox, &room).await;
+
+    // Visitor → agent, over the visitor's socket: acked after the primary stored it.
+    ws_send_json(&mut visitor, &json!({"action": "livechat_message", "options": {"ref": "v1"}, "payload": {"rid": rid, "msg": "hello from edge A"}})).await;
+    let ack = next_where(&mut visitor, "ack of the visitor's message", |f| {
+        f["action"] == "ack"
+    })
+    .await;
+    assert_eq!(ack["options"]["ref"], "v1");
+    let got = next_where(
+        &mut inbox,
+        "visitor message at the agent",
+        is_message(&rid, "visitor"),
+    )
+    .await;
+    assert_eq!(got["payload"]["msg"], "hello from edge A");
+    assert_eq!(got["options"]["id"], ack["payload"]["message"]["seq"]);
+
+    // Agent → visitor through edge B's REST API.
+    call_on(
+        &c.b,
+        "POST",
+        "/api/v1/chat.sendMessage",
+        Some(&agent),
+        Some(json!({"message": {"rid": rid, "msg": "hi from edge B"}})),
+    )
+    .await
+    .expect(200);
+    let got = next_where(
+        &mut visitor,
+        "agent message at the visitor",
+        is_message(&rid, "agent"),
+    )
+    .await;
+    assert_eq!(got["payload"]["msg"], "hi from edge B");
+
+    // Typing crosses nodes too (never stored).
+    ws_send_json(
+        &mut visitor,
+        &json!({"action": "typing", "options": {"channel": room}, "payload": {"typing": true}}),
+    )
+    .await;
+    let t = next_where(&mut inbox, "visitor typing at the agent", |f| {
+        f["action"] == "typing"
+    })
+    .await;
+    assert_eq!(t["payload"]["sender"], "visitor");
+
+    // Visitor events are evaluated on the primary.
+    ws_send_json(&mut visitor, &json!({"action": "visitor_event", "options": {"ref": 3}, "payload": {"event": "navigate", "data": {"href": "https://shop.example/pricing", "title": "Pricing"}}})).await;
+    let ack = next_where(&mut visitor, "event ack", |f| f["action"] == "ack").await;
+    assert_eq!(ack["options"]["ref"], 3);
+    assert_eq!(ack["payload"]["fired"], json!([]));
+    ws_send_json(
+        &mut visitor,
+        &json!({"action": "visitor_event", "options": {"ref": 4}, "payload": {"event": "bogus"}}),
+    )
+    .await;
+    let err = next_where(&mut visitor, "event error", |f| f["action"] == "error").await;
+    assert_eq!(err["payload"]["code"], "bad_request", "{err}");
+
+    // Membership is the primary's: another visitor cannot join this room on an edge,
+    // a wrong token is refused for good (1008), and an agent who never served the
+    // room cannot read it.
+    visitor_with_room(&c.b, "edge-visitor-token-2").await;
+    let mut other = ws_connect(&c.b.ws_url("/ws?visitor_token=edge-visitor-token-2")).await;
+    ws_send_json(
+        &mut other,
+        &json!({"action": "join", "options": {"channel": room}}),
+    )
+    .await;
+    let err = next_where(&mut other, "foreign room refused", |f| {
+        f["action"] == "error"
+    })
+    .await;
+    assert_eq!(err["payload"]["code"], "forbidden", "{err}");
+    let mut wrong = ws_connect(&c.a.ws_url("/ws?visitor_token=no-such-visitor-token")).await;
+    let err = next_where(&mut wrong, "bad token", |f| f["action"] == "error").await;
+    assert_eq!(err["payload"]["message"], "invalid-token");
+    assert_eq!(ws_close_code(&mut wrong, T).await, Some(1008));
+    let email = "bystander@example.com";
+    c.primary.create_user(&c.admin, email, PASSWORD, &["agent"]);
+    let bystander = c.primary.login(email, PASSWORD);
+    let mut nosy = ws_connect(&c.a.ws_url(&format!("/ws?token={bystander}"))).await;
+    ws_send_json(
+        &mut nosy,
+        &json!({"action": "join", "options": {"channel": room}}),
+    )
+    .await;
+    let err = next_where(&mut nosy, "unserved room refused", |f| {
+        f["action"] == "error"
+    })
+    .await;
+    assert_eq!(err["payload"]["code"], "forbidden", "{err}");
+
+    // A room created after the edge first looked is found on the next join.
+    let rid2 = visitor_with_room(&c.primary, "edge-visitor-token-3").await;
+    let mut late = ws_connect(&c.a.ws_url("/ws?visitor_token=edge-visitor-token-3")).await;
+    join(&mut late, &format!("livechat/{rid2}")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_whose_inbox_was_on_an_edge_goes_offline_when_it_closes_or_the_edge_dies() {
+    let mut c = Cluster::start(&[]);
+    call_on(
+        &c.primary,
+        "POST",
+        "/api/v1/settings/Livechat_agent_offline_after_disconnect_seconds",
+        Some(&c.admin),
+        Some(json!({"value": 1})),
+    )
+    .await
+    .expect(200);
+    let (agent, agent_id) = online_agent(&c, "roamer").await;
+    let feed = format!("livechat-agent/{agent_id}");
+
+    // Closed normally on edge A: offline after the grace.
+    let mut inbox = ws_connect(&c.a.ws_url(&format!("/ws?token={agent}"))).await;
+    join(&mut inbox, &feed).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(agent_status(&c, &agent).await, "online");
+    drop(inbox);
+    assert!(
+        wait_status(&c, &agent, "offline", Duration::from_secs(10)).await,
+        "offline after the inbox on the edge closed"
+    );
+
+    // Open on edge B, which is then killed: the primary stops hearing from it and
+    // closes its inboxes (report TTL 10 s, then the 1 s grace).
+    call_on(
+        &c.primary,
+        "POST",
+        "/api/v1/livechat/agent.status",
+        Some(&agent),
+        Some(json!({"status": "online"})),
+    )
+    .await
+    .expect(200);
+    let mut inbox = ws_connect(&c.b.ws_url(&format!("/ws?token={agent}"))).await;
+    join(&mut inbox, &feed).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        agent_status(&c, &agent).await,
+        "online",
+        "the inbox on B keeps the agent online"
+    );
+    c.b.kill9();
+    assert!(
+        wait_status(&c, &agent, "offline", Duration::from_secs(25)).await,
+        "offline once edge B was gone"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_are_per_node_with_the_cluster_gauges() {
+    let c = Cluster::start(&[json!({"name": "s"})]);
+    let mut on_a = Vec::new();
+    for _ in 0..3 {
+        let mut ws = ws_as(&c.a, &c.key).await;
+        ws_join(&mut ws, "s", json!({}), json!({})).await;
+        on_a.push(ws);
+    }
+    let mut on_b = ws_as(&c.b, &c.key).await;
+    ws_join(&mut on_b, "s", json!({}), json!({})).await;
+    let stats = |node: &Server| {
+        let node_url = node.url("/api/v1/stats?feed=0");
+        let (http, admin) = (node.async_http(), c.admin.clone());
+        async move {
+            http.get(node_url)
+                .bearer_auth(admin)
+                .call()
+                .await
+                .expect(200)
+        }
+    };
+    // Heartbeats make every node see all three within a couple of seconds.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let a = loop {
+        let a = stats(&c.a).await;
+        if a["cluster"]["nodes_seen"] == 3 || Instant::now() > deadline {
+            break a;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(a["connections"], 3, "{a}");
+    assert_eq!(a["subscriptions"], 3, "{a}");
+    assert_eq!(a["cluster"]["node"], "edge-a");
+    assert_eq!(a["cluster"]["role"], "edge");
+    assert_eq!(a["cluster"]["nodes_seen"], 3, "{a}");
+    assert_eq!(a["cluster"]["redis_up"], true);
+    assert_eq!(a["cluster"]["primary_up"], true);
+    // What only the primary knows comes from it.
+    assert!(a["database_size_bytes"].as_u64().unwrap() > 0, "{a}");
+    assert_eq!(a["livechat_enabled"], true);
+    let b = stats(&c.b).await;
+    assert_eq!(b["connections"], 1, "{b}");
+    assert_eq!(b["cluster"]["node"], "edge-b");
+    let p = stats(&c.primary).await;
+    assert_eq!(p["connections"], 0, "{p}");
+    assert_eq!(p["cluster"]["role"], "primary");
+    assert_eq!(p["cluster"]["redis_up"], true);
+    // A message published on A is counted out where it is delivered.
+    rest_publish(&c.a, &c.key, "s", json!({"n": 1}))
+        .await
+        .expect(201);
+    assert_eq!(collect_messages(&mut on_b, 1, T).await.len(), 1);
+    for ws in &mut on_a {
+        assert_eq!(collect_messages(ws, 1, T).await.len(), 1);
+    }
+    let (a, b) = (stats(&c.a).await, stats(&c.b).await);
+    assert_eq!(a["messages_out_total"], 3, "{a}");
+    assert_eq!(b["messages_out_total"], 1, "{b}");
+    assert!(a["cluster"]["redis_lag_seconds"].as_f64().is_some(), "{a}");
+    // The primary checks who asks.
+    let r = c.a.async_http().get(c.a.url("/api/v1/stats")).call().await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    let agent = c.primary.user_token("agent");
+    let r =
+        c.a.async_http()
+            .get(c.a.url("/api/v1/stats"))
+            .bearer_auth(agent)
+            .call()
+            .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    // Without a cluster, `cluster` is null.
+    let single = Server::start();
+    let admin = single.admin_token();
+    let v = single
+        .async_http()
+        .get(single.url("/api/v1/stats"))
+        .bearer_auth(admin)
+        .call()
+        .await
+        .expect(200);
+    assert!(v["cluster"].is_null(), "{v}");
 }

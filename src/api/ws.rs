@@ -21,7 +21,7 @@ use crate::channels::{Actor, ChannelService, Target};
 use crate::error::ApiError;
 use crate::realtime::outbox::Outgoing;
 use crate::realtime::session::{SessionKind, SessionParams};
-use crate::realtime::{Conn, Format, Outbox};
+use crate::realtime::{AuthRefusal, Conn, Format, Outbox};
 
 /// The envelope-protocol URLs; the upgrade path matches against these same patterns.
 pub const ENVELOPE_ROUTES: [&str; 2] = ["/ws", "/rt/{canonical:.*}"];
@@ -73,7 +73,7 @@ async fn identify(
     head: &RequestHead,
     auth: &AuthService,
     protocol: Option<&str>,
-) -> Result<Caller, String> {
+) -> Result<Caller, AuthRefusal> {
     let token = query_value(query(head), "token").or_else(|| protocol.map(str::to_string));
     if let Some(token) = token {
         if token.starts_with(secrets::SESSION_PREFIX) {
@@ -82,14 +82,20 @@ async fn identify(
                 bearer: Some(token),
                 ..Default::default()
             };
-            return auth.authenticate(creds).await.map_err(|e| e.to_string());
+            return auth
+                .authenticate(creds)
+                .await
+                .map_err(|e| AuthRefusal::from(&e));
         }
         if token.starts_with(secrets::API_KEY_PREFIX) {
             let creds = crate::auth::Credentials {
                 api_key: Some(token),
                 ..Default::default()
             };
-            return auth.authenticate(creds).await.map_err(|e| e.to_string());
+            return auth
+                .authenticate(creds)
+                .await
+                .map_err(|e| AuthRefusal::from(&e));
         }
         return auth
             .verify_client_token(&token)
@@ -97,11 +103,11 @@ async fn identify(
                 principal: Principal::Client(Arc::new(claims)),
                 session_hash: None,
             })
-            .map_err(|e| format!("invalid client token: {e}"));
+            .map_err(|e| AuthRefusal::denied(format!("invalid client token: {e}")));
     }
     auth.authenticate(credentials_from(head.headers(), query(head)))
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| AuthRefusal::from(&e))
 }
 
 /// Opens the connection's outbox and hub record; refuses past the per-IP limit.
@@ -167,7 +173,7 @@ pub async fn accept_envelope(
             },
             None => (
                 Actor::Anonymous(socket_id.clone()),
-                Some("livechat is not available".to_string()),
+                Some(AuthRefusal::denied("livechat is not available")),
             ),
         },
         None => match identify(head, &auth, protocol.as_deref()).await {

@@ -67,6 +67,16 @@ pub trait Membership: Send + Sync {
     fn channel(&self, _name: &str) -> Option<Arc<Channel>> {
         None
     }
+
+    /// Runs before a join is checked. A node that mirrors another node's membership
+    /// (a cluster edge) fetches what it does not know yet; `None`: nothing to fetch.
+    fn refresh<'a>(
+        &'a self,
+        _actor: &'a Actor,
+        _name: &'a str,
+    ) -> Option<futures_util::future::BoxFuture<'a, ()>> {
+        None
+    }
 }
 
 impl Actor {

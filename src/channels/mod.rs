@@ -193,8 +193,9 @@ impl ChannelService {
         self.hub.presence(topic)
     }
 
-    /// A presence update for the topic's subscribers here (except `except`) and elsewhere.
-    pub fn broadcast_presence(&self, topic: &str, frame: String, except: Option<u64>) {
+    /// A frame never stored (presence update, typing) for the topic's subscribers here
+    /// (except `except`) and on other nodes.
+    pub fn broadcast_ephemeral(&self, topic: &str, frame: String, except: Option<u64>) {
         if let Some(peers) = self.peers.get() {
             peers.broadcast(topic, &frame);
         }
@@ -259,6 +260,13 @@ impl ChannelService {
             .get()
             .and_then(|m| m.channel(name))
             .or_else(|| self.registry.resolve(name))
+    }
+
+    /// Lets a dialect's membership learn what it needs before `actor` joins `name`.
+    pub async fn refresh_membership(&self, actor: &Actor, name: &str) {
+        if let Some(wait) = self.membership.get().and_then(|m| m.refresh(actor, name)) {
+            wait.await;
+        }
     }
 
     /// What `actor` may do on the concrete channel `name`.

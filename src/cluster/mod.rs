@@ -13,6 +13,7 @@
 //! Only `server.rs` knows this module: it builds a [`Node`] when `--cluster` is given.
 
 pub mod broker;
+pub mod livechat;
 pub mod nodes;
 pub mod presence;
 pub mod primary;
@@ -21,6 +22,7 @@ pub mod upstream;
 pub mod wire;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,14 +56,46 @@ const CATCH_UP_PAGE: i64 = 500;
 /// How often an edge waiting at start for the primary says so.
 const FIRST_SYNC_WARN: Duration = Duration::from_secs(5);
 
+/// The cluster gauges `/metrics` exports, also kept for `/api/v1/stats`.
+#[derive(Default)]
+pub struct Gauges {
+    redis_up: AtomicBool,
+    redis_lag_micros: AtomicU64,
+    primary_up: AtomicBool,
+}
+
+impl Gauges {
+    fn set_redis_up(&self, up: bool) {
+        metrics::gauge!("rtbox_cluster_redis_up").set(if up { 1.0 } else { 0.0 });
+        self.redis_up.store(up, Ordering::Relaxed);
+    }
+
+    fn set_redis_lag(&self, seconds: f64) {
+        metrics::gauge!("rtbox_cluster_redis_lag_seconds").set(seconds);
+        metrics::histogram!("rtbox_cluster_redis_hop_seconds").record(seconds);
+        self.redis_lag_micros
+            .store((seconds * 1e6) as u64, Ordering::Relaxed);
+    }
+
+    pub fn set_primary_up(&self, up: bool) {
+        metrics::gauge!("rtbox_cluster_primary_up").set(if up { 1.0 } else { 0.0 });
+        self.primary_up.store(up, Ordering::Relaxed);
+    }
+}
+
 /// This process as a node of a cluster.
 pub struct Node {
+    gauges: Arc<Gauges>,
     settings: ClusterSettings,
     broker: Arc<Broker>,
     nodes: Arc<NodeRegistry>,
     publish_rx: Mutex<Option<mpsc::Receiver<Vec<Arc<Message>>>>>,
     publish_tx: mpsc::Sender<Vec<Arc<Message>>>,
     forwarder: Option<web::Data<proxy::Forwarder>>,
+    /// The primary's node-to-node API (edges).
+    client: Option<Arc<PrimaryClient>>,
+    /// Agents' inboxes open on edges (primary).
+    inboxes: Arc<livechat::EdgeInboxes>,
     secret: web::Data<primary::NodeSecret>,
     peers: std::sync::OnceLock<Arc<RedisPeers>>,
     follower: std::sync::OnceLock<Arc<upstream::Follower>>,
@@ -123,6 +157,14 @@ impl Node {
             )?)),
             None => None,
         };
+        let client = match &settings.primary_url {
+            Some(url) => Some(Arc::new(PrimaryClient::new(
+                url,
+                &settings.secret.0,
+                &settings.node_id,
+            )?)),
+            None => None,
+        };
         let (publish_tx, publish_rx) = mpsc::channel(PUBLISH_QUEUE);
         metrics::gauge!("rtbox_cluster_node_info", "node" => settings.node_id.clone(), "role" => role)
             .set(1.0);
@@ -132,7 +174,13 @@ impl Node {
             nodes,
             publish_rx: Mutex::new(Some(publish_rx)),
             publish_tx,
+            gauges: Arc::new(Gauges {
+                primary_up: AtomicBool::new(settings.role == ClusterRole::Primary),
+                ..Gauges::default()
+            }),
             forwarder,
+            client,
+            inboxes: Arc::new(livechat::EdgeInboxes::default()),
             secret: web::Data::new(primary::NodeSecret::new(&settings.secret.0)),
             peers: std::sync::OnceLock::new(),
             follower: std::sync::OnceLock::new(),
@@ -157,6 +205,15 @@ impl Node {
         }
     }
 
+    /// On an edge, puts livechat's socket side (visitor tokens, frames, room membership,
+    /// agents' inboxes) on the primary. Must run before the local livechat service
+    /// starts, so the channel service takes these hooks, not the local ones.
+    pub fn install_livechat(&self, svc: &ChannelService) {
+        if let Some(client) = &self.client {
+            livechat::EdgeLivechat::new(client.clone()).install(svc);
+        }
+    }
+
     /// Joins the cluster: installs the cross-node hooks in the channel service, takes
     /// the primary's definitions (edges), and starts heartbeats, the Redis subscriber and
     /// (primary) the publisher.
@@ -164,18 +221,15 @@ impl Node {
         self: &Arc<Self>,
         svc: &Arc<ChannelService>,
         auth: &Arc<AuthService>,
+        livechat: &Arc<crate::livechat::LivechatService>,
     ) -> anyhow::Result<()> {
         let peers = RedisPeers::start(self.broker.clone(), self.nodes.clone());
         svc.set_peers(peers.clone());
         let _ = self.peers.set(peers.clone());
         let resync = peers.clone();
         self.nodes.on_readded(move || resync.resync());
-        if let Some(url) = &self.settings.primary_url {
-            let client = Arc::new(PrimaryClient::new(
-                url,
-                &self.settings.secret.0,
-                &self.settings.node_id,
-            )?);
+        if let (Some(url), Some(client)) = (&self.settings.primary_url, &self.client) {
+            let client = client.clone();
             let up = Arc::new(HttpUpstream::new(client.clone()));
             // Without the primary's channels, keys and client-token secret an edge would
             // refuse every client (with 1008, which clients do not retry): it does not
@@ -208,7 +262,9 @@ impl Node {
             }));
             auth.set_session_source(client.clone());
             let (catch_svc, seen, hold) = (svc.clone(), self.last_seen.clone(), self.hold.clone());
-            actix_web::rt::spawn(up.follow(svc.clone(), auth.clone(), move || {
+            self.gauges.set_primary_up(true);
+            let gauges = self.gauges.clone();
+            actix_web::rt::spawn(up.follow(svc.clone(), auth.clone(), gauges, move || {
                 // Batches the primary had not published when it went away are in its
                 // history: subscribers here get them now.
                 actix_web::rt::spawn(catch_up(catch_svc.clone(), seen.clone(), hold.clone()));
@@ -220,6 +276,9 @@ impl Node {
             .sweep(&self.broker, svc, &self.settings.node_id)
             .await;
         actix_web::rt::spawn(self.nodes.clone().run(self.broker.clone(), svc.clone()));
+        if !self.is_edge() {
+            self.inboxes.spawn_expiry(livechat.clone());
+        }
         if let Some(rx) = self.publish_rx.lock().take() {
             if self.settings.role == ClusterRole::Primary {
                 actix_web::rt::spawn(publish_loop(
@@ -294,15 +353,34 @@ impl Node {
     /// Routes this node adds: the node-to-node API (primary) or the proxy (edge). Must
     /// be configured before the public API, so an edge's proxy scopes win.
     pub fn configure(self: &Arc<Self>, cfg: &mut web::ServiceConfig) {
+        let status: Arc<dyn crate::stats::NodeStatus> = self.clone();
         cfg.app_data(self.secret.clone())
-            .app_data(web::Data::from(self.clone()));
+            .app_data(web::Data::from(self.clone()))
+            .app_data(web::Data::from(status));
         match &self.forwarder {
             Some(fwd) => {
                 cfg.app_data(fwd.clone());
                 proxy::configure(cfg);
             }
-            None => primary::configure(cfg),
+            None => {
+                cfg.app_data(web::Data::from(self.inboxes.clone()));
+                primary::configure(cfg);
+            }
         }
+    }
+}
+
+impl crate::stats::NodeStatus for Node {
+    fn status(&self) -> serde_json::Value {
+        let g = &self.gauges;
+        serde_json::json!({
+            "node": self.settings.node_id,
+            "role": if self.is_edge() { "edge" } else { "primary" },
+            "nodes_seen": self.nodes.live_count(),
+            "redis_up": g.redis_up.load(Ordering::Relaxed),
+            "redis_lag_seconds": g.redis_lag_micros.load(Ordering::Relaxed) as f64 / 1e6,
+            "primary_up": g.primary_up.load(Ordering::Relaxed),
+        })
     }
 }
 
@@ -429,7 +507,7 @@ impl RedisInbound {
     fn handle(&self, event: Inbound) {
         match event {
             Inbound::Up { first } => {
-                metrics::gauge!("rtbox_cluster_redis_up").set(1.0);
+                self.node.gauges.set_redis_up(true);
                 if !first {
                     metrics::counter!("rtbox_cluster_redis_reconnects_total").increment(1);
                     tracing::info!("Redis link back; catching up");
@@ -443,7 +521,7 @@ impl RedisInbound {
                     }
                 }
             }
-            Inbound::Down => metrics::gauge!("rtbox_cluster_redis_up").set(0.0),
+            Inbound::Down => self.node.gauges.set_redis_up(false),
             Inbound::Message { channel, payload } => {
                 if channel == broker::CH_MESSAGES {
                     self.on_batch(&payload);
@@ -465,8 +543,7 @@ impl RedisInbound {
             }
         };
         let lag = (now_ms() - batch.sent_ms).max(0) as f64 / 1000.0;
-        metrics::gauge!("rtbox_cluster_redis_lag_seconds").set(lag);
-        metrics::histogram!("rtbox_cluster_redis_hop_seconds").record(lag);
+        self.node.gauges.set_redis_lag(lag);
         metrics::counter!("rtbox_cluster_received_messages_total")
             .increment(batch.messages.len() as u64);
         let messages: Vec<Arc<Message>> = batch

@@ -11,16 +11,22 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::livechat::EdgeInboxes;
 use super::upstream::kind_of;
 use super::wire::{
     Definitions, HistoryCall, MembershipCall, MessageCall, PublishCall, PublishReply, TriggerReach,
     WireError, WireMessage, SECRET_HEADER,
 };
-use super::wire::{SessionCall, SessionReply};
+use super::wire::{
+    FrameCall, FrameReply, InboxReport, RoomCall, RoomReply, SessionCall, SessionReply,
+    VisitorCall, VisitorReply, NODE_HEADER,
+};
 use crate::auth::{ApiKeyInfo, AuthService};
 use crate::channels::message::Author;
 use crate::channels::model::Permission;
 use crate::channels::{Actor, ChannelError, ChannelService, Origin, PublishRequest, Target};
+use crate::livechat::LivechatService;
+use crate::store::StoreError;
 use crate::store::{keys, settings as kv, triggers as trigger_rows, Db};
 
 /// The secret, kept as a digest so comparisons take the same time whatever is sent.
@@ -60,7 +66,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/message", web::post().to(message))
             .route("/join", web::post().to(join))
             .route("/leave", web::post().to(leave))
-            .route("/session", web::post().to(session)),
+            .route("/session", web::post().to(session))
+            .route("/livechat/visitor", web::post().to(livechat_visitor))
+            .route("/livechat/frame", web::post().to(livechat_frame))
+            .route("/livechat/room", web::post().to(livechat_room))
+            .route("/livechat/inbox", web::post().to(livechat_inbox)),
     );
 }
 
@@ -261,4 +271,78 @@ async fn session(auth: web::Data<AuthService>, body: web::Json<SessionCall>) -> 
         Ok(user) => ok(&SessionReply { user }),
         Err(e) => domain_error(&ChannelError::Store(e)),
     }
+}
+
+// ---- livechat sockets held by edges ------------------------------------------------------
+
+fn no_visitor(why: impl Into<String>) -> HttpResponse {
+    ok(&VisitorReply {
+        visitor: None,
+        error: Some(why.into()),
+    })
+}
+
+async fn livechat_visitor(
+    svc: web::Data<ChannelService>,
+    body: web::Json<VisitorCall>,
+) -> HttpResponse {
+    let Some(dialect) = svc.session_dialect() else {
+        return no_visitor("livechat is not available");
+    };
+    match dialect.visitor(body.into_inner().token).await {
+        Ok(Actor::Visitor(profile)) => ok(&VisitorReply {
+            visitor: Some((*profile).clone()),
+            error: None,
+        }),
+        Ok(_) => no_visitor("invalid-token"),
+        Err(refusal) if refusal.retry => {
+            domain_error(&ChannelError::Store(StoreError::Other(refusal.message)))
+        }
+        Err(refusal) => no_visitor(refusal.message),
+    }
+}
+
+async fn livechat_frame(
+    svc: web::Data<ChannelService>,
+    body: web::Json<FrameCall>,
+) -> HttpResponse {
+    let call = body.into_inner();
+    let actor: Actor = call.actor.into();
+    let pending = svc
+        .session_dialect()
+        .and_then(|d| d.frame(&actor, &call.action, call.payload));
+    let reply = match pending {
+        None => FrameReply::Unknown,
+        Some(pending) => match pending.await {
+            Ok(ack) => FrameReply::Ok { ack },
+            Err((code, message)) => FrameReply::Error { code, message },
+        },
+    };
+    ok(&reply)
+}
+
+async fn livechat_room(
+    livechat: web::Data<LivechatService>,
+    body: web::Json<RoomCall>,
+) -> HttpResponse {
+    let (visitor_id, agents) = match livechat.room_access(&body.rid) {
+        Some((visitor, agents)) => (Some(visitor), agents),
+        None => (None, Vec::new()),
+    };
+    ok(&RoomReply { visitor_id, agents })
+}
+
+async fn livechat_inbox(
+    req: HttpRequest,
+    livechat: web::Data<LivechatService>,
+    inboxes: web::Data<EdgeInboxes>,
+    body: web::Json<InboxReport>,
+) -> HttpResponse {
+    let Some(node) = req.headers().get(NODE_HEADER).and_then(|v| v.to_str().ok()) else {
+        return domain_error(&ChannelError::BadRequest(format!(
+            "an inbox report needs the {NODE_HEADER} header"
+        )));
+    };
+    inboxes.report(&livechat.into_inner(), node, body.into_inner().agents);
+    ok(&serde_json::json!({"ok": true}))
 }

@@ -11,6 +11,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::upstream::UNREACHABLE;
 use super::wire::{NODE_HEADER, SECRET_HEADER};
+use crate::api::admin;
+use crate::channels::ChannelService;
+use crate::stats::{NodeStatus, Sampler};
 
 /// Header carrying the client's IP from an edge (trusted only with the cluster secret).
 pub const RELAYED_FOR: &str = "x-rtbox-relayed-for";
@@ -145,10 +148,45 @@ pub async fn forward(
     res
 }
 
+/// `GET /api/v1/stats` on an edge: the primary answers (it checks the caller and knows
+/// the database, livechat and the activity feed), and this node puts its own sockets,
+/// subscriptions, rates and cluster gauges over that answer.
+async fn stats(
+    req: HttpRequest,
+    body: web::Bytes,
+    fwd: web::Data<Forwarder>,
+    svc: web::Data<ChannelService>,
+    sampler: web::Data<Sampler>,
+    node: Option<web::Data<dyn NodeStatus>>,
+) -> HttpResponse {
+    let res = fwd.forward(&req, body).await;
+    if res.status() != actix_web::http::StatusCode::OK {
+        return res;
+    }
+    let mut reply = HttpResponse::build(res.status());
+    for (name, value) in res.headers() {
+        if name != actix_web::http::header::CONTENT_LENGTH {
+            reply.append_header((name.clone(), value.clone()));
+        }
+    }
+    let bytes = match actix_web::body::to_bytes(res.into_body()).await {
+        Ok(b) => b,
+        Err(_) => return HttpResponse::BadGateway().finish(),
+    };
+    let Ok(serde_json::Value::Object(mut fields)) = serde_json::from_slice(&bytes) else {
+        return reply.body(bytes);
+    };
+    fields.extend(admin::node_stats(&svc, &sampler));
+    fields.insert("cluster".into(), admin::cluster_stats(node.as_ref()));
+    reply.json(fields)
+}
+
 /// What an edge forwards: the REST API (and its Syncano and Xano aliases). WebSockets,
-/// `/metrics`, `/healthz`, the admin UI and the widget files are served by the edge.
+/// `/metrics`, `/healthz`, the admin UI and the widget files are served by the edge;
+/// `/api/v1/stats` is answered by both.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::scope("/api").default_service(web::to(forward)))
+    cfg.service(web::resource("/api/v1/stats").route(web::get().to(stats)))
+        .service(web::scope("/api").default_service(web::to(forward)))
         .service(web::scope("/v1.1").default_service(web::to(forward)))
         .service(web::scope("/api:meta").default_service(web::to(forward)));
 }

@@ -55,7 +55,7 @@ impl PrimaryClient {
         })
     }
 
-    async fn call<B: Serialize, T: DeserializeOwned>(
+    pub(super) async fn call<B: Serialize, T: DeserializeOwned>(
         &self,
         path: &str,
         body: Option<&B>,
@@ -144,6 +144,7 @@ impl HttpUpstream {
         self: Arc<Self>,
         svc: Arc<ChannelService>,
         auth: Arc<AuthService>,
+        gauges: Arc<super::Gauges>,
         on_recover: impl Fn(),
     ) {
         let mut tick = tokio::time::interval(FOLLOW_INTERVAL);
@@ -154,7 +155,7 @@ impl HttpUpstream {
             match self.client.definitions().await {
                 Ok(defs) => {
                     self.apply(defs, &svc, &auth);
-                    metrics::gauge!("rtbox_cluster_primary_up").set(1.0);
+                    gauges.set_primary_up(true);
                     if !reachable {
                         tracing::info!("primary reachable again");
                         on_recover();
@@ -162,7 +163,7 @@ impl HttpUpstream {
                     reachable = true;
                 }
                 Err(_) => {
-                    metrics::gauge!("rtbox_cluster_primary_up").set(0.0);
+                    gauges.set_primary_up(false);
                     reachable = false;
                 }
             }

@@ -245,6 +245,67 @@ pub struct SessionReply {
     pub user: Option<crate::auth::User>,
 }
 
+/// A livechat visitor token seen on an edge's `/ws`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct VisitorCall {
+    pub token: String,
+}
+
+/// The visitor behind a token, or why there is none (the `unauthorized` message).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct VisitorReply {
+    #[serde(default)]
+    pub visitor: Option<Profile>,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// A dialect frame (`visitor_event`, `livechat_message`) a client sent to an edge.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct FrameCall {
+    pub actor: WireActor,
+    pub action: String,
+    #[serde(default)]
+    pub payload: serde_json::Value,
+}
+
+/// How the primary answered a dialect frame.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum FrameReply {
+    /// The `ack` payload.
+    Ok { ack: serde_json::Value },
+    /// The `error` frame's code and message.
+    Error {
+        code: crate::realtime::protocol::ErrorCode,
+        message: String,
+    },
+    /// The primary has no such frame action.
+    Unknown,
+}
+
+/// Who may use one livechat room (`livechat/{rid}`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RoomCall {
+    pub rid: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RoomReply {
+    /// `None`: no such room.
+    #[serde(default)]
+    pub visitor_id: Option<String>,
+    #[serde(default)]
+    pub agents: Vec<i64>,
+}
+
+/// An edge's agents with an inbox open there: agent id → sockets on its own feed. Sent
+/// whole on every change and as a heartbeat, so a lost report or a dead edge heals.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InboxReport {
+    pub agents: std::collections::HashMap<i64, u32>,
+}
+
 /// A trigger's reach, enough for an edge to know whether a round trip is needed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TriggerReach {

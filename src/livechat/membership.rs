@@ -105,6 +105,30 @@ impl RoomIndex {
         self.rooms.write().remove(rid);
     }
 
+    /// Who may use a room: its visitor and every agent that served it.
+    pub fn access(&self, rid: &str) -> Option<(String, Vec<i64>)> {
+        self.rooms
+            .read()
+            .get(rid)
+            .map(|r| (r.visitor_id.clone(), r.agents.clone()))
+    }
+
+    /// Puts a room as another node knows it (a mirror of the primary's index).
+    pub fn set_room(&self, rid: &str, visitor_id: String, agents: Vec<i64>) {
+        self.rooms
+            .write()
+            .insert(rid.to_string(), RoomAccess { visitor_id, agents });
+    }
+
+    pub fn room_count(&self) -> usize {
+        self.rooms.read().len()
+    }
+
+    /// Forgets every room (a mirror past its size bound refetches on demand).
+    pub fn clear(&self) {
+        self.rooms.write().clear();
+    }
+
     pub fn visitor_of(&self, rid: &str) -> Option<String> {
         self.rooms.read().get(rid).map(|r| r.visitor_id.clone())
     }

@@ -220,6 +220,11 @@ impl LivechatService {
         Ok(svc)
     }
 
+    /// Who may use room `rid` (its visitor, the agents that served it), for edges.
+    pub fn room_access(&self, rid: &str) -> Option<(String, Vec<i64>)> {
+        self.index.access(rid)
+    }
+
     pub fn db(&self) -> &Db {
         &self.db
     }

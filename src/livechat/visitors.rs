@@ -12,7 +12,7 @@ use super::model::{visitor_json, visitor_name};
 use super::{now_iso, now_ms, LivechatError, LivechatResult, LivechatService};
 use crate::auth::secrets;
 use crate::channels::{Actor, Profile};
-use crate::realtime::dialect::{DialectFuture, SessionDialect};
+use crate::realtime::dialect::{AuthRefusal, DialectFuture, SessionDialect};
 use crate::realtime::protocol::ErrorCode;
 use crate::store::livechat::{self as rows, PageRow, VisitRow, VisitorRow};
 use crate::store::messages;
@@ -430,13 +430,17 @@ pub fn visitor_actor(v: &VisitorRow) -> Actor {
 }
 
 impl SessionDialect for Frames {
-    fn visitor(&self, token: String) -> DialectFuture<Result<Actor, String>> {
+    fn visitor(&self, token: String) -> DialectFuture<Result<Actor, AuthRefusal>> {
         let svc = self.0.upgrade();
         Box::pin(async move {
-            let svc = svc.ok_or_else(|| "livechat is not available".to_string())?;
+            let svc = svc.ok_or_else(|| AuthRefusal::denied("livechat is not available"))?;
             match svc.visitor_by_token(&token).await {
                 Ok(v) => Ok(visitor_actor(&v)),
-                Err(_) => Err("invalid-token".to_string()),
+                Err(LivechatError::Store(e)) => {
+                    tracing::error!(error = %e, "visitor token lookup failed");
+                    Err(AuthRefusal::unavailable("internal error"))
+                }
+                Err(_) => Err(AuthRefusal::denied("invalid-token")),
             }
         })
     }
@@ -480,7 +484,7 @@ impl SessionDialect for Frames {
 }
 
 /// The agent whose own feed (`livechat-agent/{id}`) this is, when `actor` is that agent.
-fn own_feed(actor: &Actor, channel: &str) -> Option<i64> {
+pub fn own_feed(actor: &Actor, channel: &str) -> Option<i64> {
     let id: i64 = channel
         .strip_prefix(super::AGENT_FEED_PREFIX)?
         .parse()

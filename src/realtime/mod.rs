@@ -10,7 +10,7 @@ pub mod protocol;
 pub mod session;
 pub mod wsio;
 
-pub use dialect::SessionDialect;
+pub use dialect::{AuthRefusal, SessionDialect};
 pub use fanout::{CommittedBatch, FanOut, FanOutStage};
 pub use hub::{topic_key, Conn, Format, Hub, IpSlot};
 pub use outbox::{Frame, Outbox, Outgoing};

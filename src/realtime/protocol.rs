@@ -56,7 +56,7 @@ pub fn decode_client_frame(text: &str) -> Result<Decoded, String> {
 }
 
 /// Error codes of `error` frames.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     BadRequest,

@@ -16,8 +16,9 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use super::dialect::AuthRefusal;
 use super::hub::{Conn, Format};
-use super::outbox::{Outgoing, CLOSE_POLICY};
+use super::outbox::{Outgoing, CLOSE_POLICY, CLOSE_TRY_AGAIN};
 use super::protocol::{self as proto, ClientOptions, ErrorCode, ReplyTo};
 use super::wsio::{Incoming, WsIo};
 use crate::auth::{AuthService, Principal};
@@ -40,9 +41,9 @@ struct Subscription {
 
 /// What the client speaks.
 pub enum SessionKind {
-    /// The envelope protocol (`/ws`, `/rt/…`). `auth_error` is set when the upgrade
-    /// carried bad credentials: reported, then closed with 1008.
-    Envelope { auth_error: Option<String> },
+    /// The envelope protocol (`/ws`, `/rt/…`). `auth_error` is set when the upgrade's
+    /// credentials were not taken: reported, then closed (1008, or 1013 to retry).
+    Envelope { auth_error: Option<AuthRefusal> },
     /// A fixed one-topic feed (Syncano `poll/?transport=websocket`): replays after
     /// `last_id`, then writes each new message; client data frames are ignored.
     Feed { target: Target, last_id: i64 },
@@ -101,15 +102,7 @@ pub async fn run(ws: WsIo, params: SessionParams) {
     match params.kind {
         SessionKind::Envelope {
             auth_error: Some(err),
-        } => {
-            Box::pin(st.send(proto::error_frame(
-                &ReplyTo::default(),
-                ErrorCode::Unauthorized,
-                &err,
-            )))
-            .await;
-            st.close = Some((CLOSE_POLICY, err));
-        }
+        } => Box::pin(st.refuse_auth(&ReplyTo::default(), err)).await,
         SessionKind::Envelope { auth_error: None } => {}
         SessionKind::Feed { target, last_id } => Box::pin(st.start_feed(target, last_id)).await,
     }
@@ -358,8 +351,7 @@ impl State {
         let (u, sender) = self.actor.typing_identity();
         let frame = proto::typing_frame(&presence_reply(&target), typing, sender, &u);
         self.svc
-            .hub()
-            .broadcast_text(&key, frame.into(), Some(self.conn.id));
+            .broadcast_ephemeral(&key, frame, Some(self.conn.id));
     }
 
     fn channel_of<'a>(&self, opts: &'a ClientOptions) -> Result<&'a str, ChannelError> {
@@ -381,6 +373,7 @@ impl State {
         to: &ReplyTo,
     ) -> Result<(), ChannelError> {
         let channel = self.channel_of(opts)?;
+        self.svc.refresh_membership(&self.actor, channel).await;
         let target = self
             .svc
             .subscribe_target(&self.actor, channel, opts.room.as_deref())?;
@@ -433,7 +426,7 @@ impl State {
             }
             let update = proto::presence_update_frame(&presence_reply(&target), "join", &me);
             self.svc
-                .broadcast_presence(&key, update, Some(self.conn.id));
+                .broadcast_ephemeral(&key, update, Some(self.conn.id));
         }
         Ok(())
     }
@@ -498,7 +491,7 @@ impl State {
         if target.channel.presence {
             let me = self.conn.client.read().clone();
             let update = proto::presence_update_frame(&presence_reply(target), "leave", &me);
-            self.svc.broadcast_presence(&key, update, None);
+            self.svc.broadcast_ephemeral(&key, update, None);
         }
         if self.svc.has_leave_triggers(&target.name) {
             let (svc, target, actor, socket) = (
@@ -684,7 +677,7 @@ impl State {
                     let actor = Actor::from_caller(&caller, &self.conn.socket_id);
                     self.become_actor(actor, &to).await
                 }
-                Err(e) => self.refuse_auth(&to, e.to_string()).await,
+                Err(e) => self.refuse_auth(&to, AuthRefusal::from(&e)).await,
             };
         }
         match self.auth.verify_client_token(&token) {
@@ -712,7 +705,7 @@ impl State {
     async fn authenticate_visitor(&mut self, token: String, to: ReplyTo) {
         let Some(dialect) = self.svc.session_dialect().cloned() else {
             return self
-                .refuse_auth(&to, "livechat is not available".into())
+                .refuse_auth(&to, AuthRefusal::denied("livechat is not available"))
                 .await;
         };
         match dialect.visitor(token).await {
@@ -731,10 +724,15 @@ impl State {
         self.send(proto::ack_frame(to, None, false)).await;
     }
 
-    async fn refuse_auth(&mut self, to: &ReplyTo, msg: String) {
-        self.send(proto::error_frame(to, ErrorCode::Unauthorized, &msg))
+    async fn refuse_auth(&mut self, to: &ReplyTo, refusal: AuthRefusal) {
+        let (code, close) = if refusal.retry {
+            (ErrorCode::Internal, CLOSE_TRY_AGAIN)
+        } else {
+            (ErrorCode::Unauthorized, CLOSE_POLICY)
+        };
+        self.send(proto::error_frame(to, code, &refusal.message))
             .await;
-        self.close = Some((CLOSE_POLICY, msg));
+        self.close = Some((close, refusal.message));
     }
 
     async fn finish(mut self, mut rx: mpsc::Receiver<Outgoing>) {
