@@ -702,6 +702,52 @@ async fn node_to_node_calls_need_the_cluster_secret() {
         .call()
         .await;
     assert_eq!(r.status, 200);
+    // The livechat calls too; with the secret, bad input gets a clear 4xx and unknown
+    // tokens and rooms are answered as such.
+    let lc = |path: &str| c.primary.url(&format!("/cluster/v1/livechat/{path}"));
+    for path in ["visitor", "frame", "room", "inbox"] {
+        let r = http.post(lc(path)).json(&json!({})).call().await;
+        assert_eq!(r.status, 403, "{path} without the secret");
+        let r = http
+            .post(lc(path))
+            .header("x-rtbox-cluster-secret", SECRET)
+            .header("content-type", "application/json")
+            .body("{not json")
+            .call()
+            .await;
+        assert_eq!(r.status, 400, "{path} with a malformed body: {}", r.text);
+    }
+    let with_secret = |path: &str, body: Value| {
+        http.post(lc(path))
+            .header("x-rtbox-cluster-secret", SECRET)
+            .json(&body)
+    };
+    let r = with_secret("visitor", json!({"token": "nobody-has-this-token"}))
+        .call()
+        .await
+        .expect(200);
+    assert_eq!(r, json!({"visitor": null, "error": "invalid-token"}));
+    let r = with_secret("room", json!({"rid": "no-such-room"}))
+        .call()
+        .await
+        .expect(200);
+    assert!(r["visitor_id"].is_null(), "{r}");
+    let r = with_secret(
+        "frame",
+        json!({"actor": {"kind": "anonymous", "socket_id": "s1"}, "action": "teleport"}),
+    )
+    .call()
+    .await
+    .expect(200);
+    assert_eq!(r["outcome"], "unknown");
+    let r = with_secret("frame", json!({"actor": {"kind": "anonymous", "socket_id": "s1"}, "action": "livechat_message", "payload": {"rid": "x", "msg": "hi"}}))
+        .call()
+        .await
+        .expect(200);
+    assert_eq!(r["outcome"], "error");
+    assert_eq!(r["code"], "unauthorized");
+    let r = with_secret("inbox", json!({"agents": {}})).call().await;
+    assert_eq!(r.status, 422, "an inbox report names its node: {}", r.text);
     // The secret is no credential on the public API.
     let r = http
         .post(c.primary.url("/api/v1/channels"))
