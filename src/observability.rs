@@ -7,6 +7,7 @@ use std::time::Instant;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
+use actix_web::HttpMessage;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing::Instrument;
 use tracing_subscriber::EnvFilter;
@@ -61,9 +62,15 @@ pub async fn track_requests(
     let method = req.method().to_string();
     let span = tracing::info_span!("http", %method, path = %req.path());
     let res = next.call(req).instrument(span).await?;
-    let route = res
+    // A route served without the router says which pattern it stands for (no regex
+    // lookup over the route table).
+    let fast = res
         .request()
-        .match_pattern()
+        .extensions()
+        .get::<crate::api::channel_routes::MatchedRoute>()
+        .map(|m| m.0.to_string());
+    let route = fast
+        .or_else(|| res.request().match_pattern())
         .unwrap_or_else(|| "unmatched".to_string());
     record_request(&route, &method, res.status().as_u16(), started.elapsed());
     Ok(res)

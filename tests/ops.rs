@@ -16,7 +16,24 @@ fn metrics_are_prometheus_text_counting_http_requests() {
     let s = Server::start();
     s.get("/healthz").call().expect(200);
     s.get("/api/v1/me").call();
+    // Routes served without the router (the hot channel routes) are counted under
+    // their patterns too, per route family.
+    let admin = s.admin_token();
+    s.create_channel(&admin, serde_json::json!({"name": "m/*", "custom_publish": true}));
+    let key = s.create_key(&admin, "m", "admin").key;
+    s.publish_with_key(&key, "m/one", serde_json::json!({"payload": 1}))
+        .expect(201);
+    s.get("/v1.1/instances/demo/channels/m/one/history")
+        .header("X-API-KEY", &key)
+        .call()
+        .expect(200);
     let r = s.get("/metrics").call();
+    for route in [
+        "route=\"/api/v1/channels/{name:.+}/publish\",method=\"POST\",status=\"201\"",
+        "route=\"/v1.1/instances/{instance}/channels/{name:.+}/history\",method=\"GET\",status=\"200\"",
+    ] {
+        assert!(r.text.contains(route), "{route} in {}", r.text);
+    }
     assert_eq!(r.status, 200);
     assert!(
         r.header("content-type")

@@ -3,11 +3,14 @@
 
 use std::time::Duration;
 
+use actix_web::body::BoxBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
+use crate::api::channel_routes::{self, serve, Suffix};
 use crate::api::ratelimit::PublishLimits;
 use crate::api::{offset_page, ObjectBody, OffsetQuery};
 use crate::auth::Caller;
@@ -27,21 +30,40 @@ pub const SYNCANO_PREFIX: &str = "/v1.1/instances/{instance}";
 pub const SCOPE: &str = "/channels";
 /// The long-poll route (also the Syncano WebSocket feed), under the scope; the upgrade
 /// path matches WebSocket requests against this same pattern.
-pub const POLL_ROUTE: &str = "/{name:.+}/poll";
+pub const POLL_ROUTE: &str = Suffix::Poll.pattern();
 
 /// Mounts the channel routes under `prefix` (`/api/v1` or `/v1.1/instances/{instance}`).
-/// Names may contain `/`, so the trailing words pick the route.
-pub fn routes(cfg: &mut web::ServiceConfig, prefix: &str) {
-    // A scope, so only requests under `…/channels` pay for the regex routes below;
-    // publish comes first because it is the hot one.
+/// Names may contain `/`, so the trailing words pick the route: `channel_routes` serves
+/// the suffix routes without matching their patterns; the patterns are still mounted, in
+/// the same order, for what it leaves to the router.
+pub fn routes(cfg: &mut web::ServiceConfig, prefix: &'static str) {
+    use actix_web::dev::Service;
+    use futures_util::future::LocalBoxFuture;
+    type Reply = Result<ServiceResponse<BoxBody>, actix_web::Error>;
+    let mut scope = web::scope(&format!("{prefix}{SCOPE}")).wrap_fn(
+        move |mut req, srv| -> LocalBoxFuture<'static, Reply> {
+            match channel_routes::take(&mut req, prefix) {
+                Some(suffix) => Box::pin(async move { Ok(serve_suffix(suffix, req).await) }),
+                None => {
+                    let res = srv.call(req);
+                    Box::pin(async move { Ok(res.await?.map_into_boxed_body()) })
+                }
+            }
+        },
+    );
+    for suffix in Suffix::ALL {
+        let route = match suffix {
+            Suffix::Publish => web::post().to(publish),
+            Suffix::Events => web::post().to(event),
+            Suffix::HistoryItem => web::get().to(history_item),
+            Suffix::History => web::get().to(history),
+            Suffix::Poll => web::get().to(poll),
+            Suffix::Presence => web::get().to(presence),
+        };
+        scope = scope.route(suffix.pattern(), route);
+    }
     cfg.service(
-        web::scope(&format!("{prefix}{SCOPE}"))
-            .route("/{name:.+}/publish", web::post().to(publish))
-            .route("/{name:.+}/events", web::post().to(event))
-            .route("/{name:.+}/history/{id:\\d+}", web::get().to(history_item))
-            .route("/{name:.+}/history", web::get().to(history))
-            .route(POLL_ROUTE, web::get().to(poll))
-            .route("/{name:.+}/presence", web::get().to(presence))
+        scope
             .service(
                 web::resource("")
                     .route(web::get().to(list))
@@ -55,6 +77,17 @@ pub fn routes(cfg: &mut web::ServiceConfig, prefix: &str) {
                     .route(web::delete().to(delete)),
             ),
     );
+}
+
+async fn serve_suffix(suffix: Suffix, req: ServiceRequest) -> ServiceResponse<BoxBody> {
+    match suffix {
+        Suffix::Publish => serve(publish, req).await,
+        Suffix::Events => serve(event, req).await,
+        Suffix::HistoryItem => serve(history_item, req).await,
+        Suffix::History => serve(history, req).await,
+        Suffix::Poll => serve(poll, req).await,
+        Suffix::Presence => serve(presence, req).await,
+    }
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

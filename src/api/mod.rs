@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod channel_routes;
 pub mod channels;
 pub mod errors;
 pub mod keys;
