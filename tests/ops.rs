@@ -19,7 +19,10 @@ fn metrics_are_prometheus_text_counting_http_requests() {
     // Routes served without the router (the hot channel routes) are counted under
     // their patterns too, per route family.
     let admin = s.admin_token();
-    s.create_channel(&admin, serde_json::json!({"name": "m/*", "custom_publish": true}));
+    s.create_channel(
+        &admin,
+        serde_json::json!({"name": "m/*", "custom_publish": true}),
+    );
     let key = s.create_key(&admin, "m", "admin").key;
     s.publish_with_key(&key, "m/one", serde_json::json!({"payload": 1}))
         .expect(201);
