@@ -699,6 +699,8 @@ async fn a_slow_consumer_is_closed_with_1013_and_never_slows_the_others() {
 
     // The fast reader reads everything concurrently; `slow` is not read at all.
     const N: i64 = 450;
+    let received = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let seen = received.clone();
     let reader = tokio::spawn(async move {
         let mut last = 0;
         while last < N {
@@ -708,14 +710,25 @@ async fn a_slow_consumer_is_closed_with_1013_and_never_slows_the_others() {
             let id = frame["options"]["id"].as_i64().expect("message id");
             assert_eq!(id, last + 1, "fast subscriber missed a message");
             last = id;
+            seen.store(last, std::sync::atomic::Ordering::Relaxed);
         }
         last
     });
-    // Big messages fill the slow socket's kernel buffers, then its 8-frame queue. One
-    // publisher at a time, so a reader that keeps up never has 8 frames waiting.
+    // Big messages fill the slow socket's kernel buffers, then its 8-frame queue. The
+    // publisher stays at most 4 messages ahead of the fast reader, so a reader that keeps
+    // up never has 8 frames waiting, however the test's own tasks are scheduled.
     let chunk = json!("x".repeat(30_000));
     let http = f.s.async_http();
-    for _ in 0..N {
+    for n in 1..=N {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while n - received.load(std::sync::atomic::Ordering::Relaxed) > 4 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "fast reader stopped at {}",
+                n - 5
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         publish(&http, &f.s.url("/"), &f.key, "firehose", chunk.clone()).await;
     }
     assert_eq!(reader.await.expect("reader"), N);

@@ -7,7 +7,7 @@
 mod common;
 mod livechat_support;
 use common::*;
-use livechat_support::{is_message, join, next_where};
+use livechat_support::{call_at, is_message, join, next_where};
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -951,15 +951,7 @@ async fn call_on(
     auth: Option<&str>,
     body: Option<Value>,
 ) -> Resp {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-    let mut rb = node.async_http().request(method, node.url(path));
-    if let Some(token) = auth {
-        rb = rb.bearer_auth(token);
-    }
-    if let Some(b) = body {
-        rb = rb.json(&b);
-    }
-    rb.call().await
+    call_at(&node.async_http(), node, method, path, auth, body).await
 }
 
 /// An agent created on the primary, logged in (`(token, id)`), online.

@@ -47,15 +47,7 @@ impl Lc {
         auth: Option<&str>,
         body: Option<Value>,
     ) -> Resp {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut rb = self.http.request(method, self.s.url(path));
-        if let Some(token) = auth {
-            rb = rb.bearer_auth(token);
-        }
-        if let Some(b) = body {
-            rb = rb.json(&b);
-        }
-        rb.call().await
+        call_at(&self.http, &self.s, method, path, auth, body).await
     }
 
     pub async fn raw(&self, method: &str, path: &str, auth: Option<&str>, body: &str) -> Resp {
@@ -204,6 +196,26 @@ impl Lc {
     pub async fn staff_ws(&self, a: &Staff) -> Ws {
         ws_connect(&self.s.ws_url(&format!("/ws?token={}", a.token))).await
     }
+}
+
+/// One JSON call to server `s` with an optional bearer token.
+pub async fn call_at(
+    http: &reqwest::Client,
+    s: &common::Server,
+    method: &str,
+    path: &str,
+    auth: Option<&str>,
+    body: Option<Value>,
+) -> Resp {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let mut rb = http.request(method, s.url(path));
+    if let Some(token) = auth {
+        rb = rb.bearer_auth(token);
+    }
+    if let Some(b) = body {
+        rb = rb.json(&b);
+    }
+    rb.call().await
 }
 
 /// Joins and checks the confirmation.
