@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::api::channels::parse_publish_body;
 use crate::channels::input::{new_channel, updated_channel};
+use crate::channels::message::check_payload;
 use crate::channels::model::{validate_channel_filter, validate_name, validate_room};
 use crate::realtime::protocol::{self, ErrorCode};
 use crate::realtime::wsio::{FrameReader, Incoming};
@@ -102,8 +103,15 @@ pub fn client_frame(data: &[u8]) {
 /// body. Whatever is accepted is consistent (a created channel's name passes the name
 /// rule, an update never changes name or type).
 pub fn rest_bodies(data: &[u8]) {
+    // Accepted = decoded by the route and passed by the publish pipeline's payload check.
     if let Ok((payload, room)) = parse_publish_body(data) {
-        assert!(serde_json::from_str::<Value>(payload.get()).is_ok());
+        let readable = check_payload(&payload).is_ok();
+        assert_eq!(
+            readable,
+            serde_json::from_str::<Value>(payload.get()).is_ok(),
+            "the payload check and a JSON parser disagree on {}",
+            payload.get()
+        );
         if let Some(room) = room {
             let _ = validate_room(&room);
         }

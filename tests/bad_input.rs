@@ -221,3 +221,63 @@ fn no_garbage_makes_any_route_answer_500() {
     }
     s.get("/healthz").call().expect(200);
 }
+
+#[tokio::test]
+async fn payloads_that_would_not_read_back_are_refused_and_not_stored() {
+    let s = Server::start();
+    let admin = s.admin_token();
+    s.create_channel(
+        &admin,
+        serde_json::json!({"name": "raw", "custom_publish": true, "other_permissions": "publish"}),
+    );
+    let key = s.create_key(&admin, "raw", "admin").key;
+    let http = s.async_http();
+    for body in [
+        r#"{"payload": {"text": "a\udc00b"}}"#,
+        r#"{"payload": [1e999]}"#,
+        r#"{"payload": {"\ud800": 1}}"#,
+    ] {
+        let r = http
+            .post(s.url("/api/v1/channels/raw/publish"))
+            .header("X-API-KEY", &key)
+            .header("content-type", "application/json")
+            .body(body)
+            .call()
+            .await;
+        assert_json_4xx(&r, body);
+        assert_eq!(r.status, 400, "{body}: {}", r.text);
+        assert!(
+            r.json["payload"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("Invalid JSON"),
+            "{body}: {}",
+            r.text
+        );
+    }
+    // Over the socket: an error frame, and the socket stays usable.
+    let mut ws = ws_connect(&s.ws_url("/ws")).await;
+    let frame =
+        r#"{"action": "message", "options": {"channel": "raw", "ref": 1}, "payload": "\udc00"}"#;
+    use futures_util::SinkExt;
+    ws.send(tokio_tungstenite::tungstenite::Message::Text(frame.into()))
+        .await
+        .expect("send");
+    let err = ws_recv_action(&mut ws, "error", std::time::Duration::from_secs(5))
+        .await
+        .expect("error frame");
+    assert_eq!(err["payload"]["code"], "bad_request", "{err}");
+    assert_eq!(err["options"]["ref"], 1);
+    // A valid message still goes through, and history has only it.
+    let ok = http
+        .post(s.url("/api/v1/channels/raw/publish"))
+        .header("X-API-KEY", &key)
+        .header("content-type", "application/json")
+        .body(r#"{"payload": "\u00e9 \ud83d\ude00"}"#)
+        .call()
+        .await
+        .expect(201);
+    assert_eq!(ok["payload"], "\u{e9} \u{1f600}");
+    let history = s.full_history(&key, "raw");
+    assert_eq!(history.len(), 1, "{history:?}");
+}

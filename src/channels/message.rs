@@ -6,6 +6,62 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+/// Checks that a payload kept as raw bytes reads back as JSON wherever it is parsed
+/// (history objects, triggers, clients). `RawValue` keeps the bytes without decoding them,
+/// so it lets through a `\u` escape of a lone UTF-16 surrogate (`"\udc00"`) and numbers
+/// past `f64` (`1e999`), which a parser then refuses — history showed such a message as
+/// `null`. This walks the value once without building it; `Err` says why.
+pub fn check_payload(raw: &RawValue) -> Result<(), String> {
+    serde_json::from_str::<Readable>(raw.get())
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Any JSON value, decoded (escapes, numbers) but not kept.
+struct Readable;
+
+impl<'de> Deserialize<'de> for Readable {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Readable, D::Error> {
+        d.deserialize_any(ReadableVisitor)
+    }
+}
+
+struct ReadableVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ReadableVisitor {
+    type Value = Readable;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+    fn visit_unit<E>(self) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Readable, A::Error> {
+        while seq.next_element::<Readable>()?.is_some() {}
+        Ok(Readable)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Readable, A::Error> {
+        while map.next_entry::<Readable, Readable>()?.is_some() {}
+        Ok(Readable)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Message,
@@ -161,6 +217,30 @@ mod tests {
             payload: RawValue::from_string(r#"{"message":"Hello Witchers!"}"#.into()).unwrap(),
             kind: Kind::Message,
             client: None,
+        }
+    }
+
+    #[test]
+    fn payloads_that_do_not_read_back_are_refused() {
+        let check = |t: &str| check_payload(&RawValue::from_string(t.into()).unwrap());
+        for good in [
+            r#"{"a":[1,-2,3.5,1e308,1e-999,"x\"y",true,null,{}]}"#,
+            r#""\ud83d\ude00""#,
+            r#"123456789012345678901234567890"#,
+            r#""\\udc00""#,
+        ] {
+            assert_eq!(check(good), Ok(()), "{good}");
+            assert!(serde_json::from_str::<serde_json::Value>(good).is_ok());
+        }
+        for bad in [
+            r#""\udc00""#,
+            r#"{"k":"a\udbddb"}"#,
+            "1e999",
+            "[-1e999]",
+            r#"{"\ud800":1}"#,
+        ] {
+            assert!(check(bad).is_err(), "{bad}");
+            assert!(serde_json::from_str::<serde_json::Value>(bad).is_err());
         }
     }
 

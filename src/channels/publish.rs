@@ -51,6 +51,12 @@ impl ChannelService {
         if req.payload.get().len() > self.settings.max_payload_bytes {
             return Err(ChannelError::TooLarge(self.settings.max_payload_bytes));
         }
+        if let Err(why) = super::message::check_payload(&req.payload) {
+            return Err(ChannelError::field(
+                "payload",
+                format!("Invalid JSON: {why}."),
+            ));
+        }
         if let Some(up) = self.upstream() {
             // The owner of the database checks, runs triggers and commits.
             return up.publish(req).await;
