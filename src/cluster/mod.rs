@@ -53,6 +53,8 @@ const PUBLISH_QUEUE: usize = 65_536;
 const PUBLISH_MERGE: usize = 2_048;
 /// History page size while catching a topic up after the Redis link came back.
 const CATCH_UP_PAGE: i64 = 500;
+/// How long an edge waits at start for its Redis subscription before serving anyway.
+const FIRST_SUBSCRIBE_WAIT: Duration = Duration::from_secs(5);
 /// How often an edge waiting at start for the primary says so.
 const FIRST_SYNC_WARN: Duration = Duration::from_secs(5);
 
@@ -288,11 +290,13 @@ impl Node {
                 ));
             }
         }
+        let subscribed = Arc::new(tokio::sync::Notify::new());
         let inbound = RedisInbound {
             node: self.clone(),
             svc: svc.clone(),
             peers,
             last_seen: self.last_seen.clone(),
+            subscribed: subscribed.clone(),
         };
         let mut channels = vec![
             broker::CH_CONTROL.to_string(),
@@ -308,6 +312,18 @@ impl Node {
                 .subscribe_forever(channels, move |event| inbound.handle(event))
                 .await;
         });
+        // An edge that listened before its Redis subscription is in place would take
+        // subscribers and miss what the primary publishes meanwhile: wait for it (a
+        // Redis that is away at start does not keep the edge from serving for long).
+        if self.is_edge()
+            && tokio::time::timeout(FIRST_SUBSCRIBE_WAIT, subscribed.notified())
+                .await
+                .is_err()
+        {
+            tracing::warn!(
+                "serving before the Redis subscription is in place; live messages start when it is"
+            );
+        }
         tracing::info!(
             node = %self.settings.node_id,
             role = ?self.settings.role,
@@ -501,6 +517,8 @@ struct RedisInbound {
     svc: Arc<ChannelService>,
     peers: Arc<RedisPeers>,
     last_seen: Arc<Mutex<HashMap<String, i64>>>,
+    /// Told when the subscription is first in place.
+    subscribed: Arc<tokio::sync::Notify>,
 }
 
 impl RedisInbound {
@@ -508,6 +526,9 @@ impl RedisInbound {
         match event {
             Inbound::Up { first } => {
                 self.node.gauges.set_redis_up(true);
+                if first {
+                    self.subscribed.notify_one();
+                }
                 if !first {
                     metrics::counter!("rtbox_cluster_redis_reconnects_total").increment(1);
                     tracing::info!("Redis link back; catching up");
