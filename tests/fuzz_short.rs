@@ -3,25 +3,16 @@
 //! inputs shaped like the real thing (WebSocket frames, envelope JSON, REST bodies), so
 //! the short run reaches past the first parse error.
 
+mod hardening_support;
+
 use proptest::prelude::*;
 use rtbox::fuzz_entry;
 
 /// A masked client frame (any opcode, FIN either way, declared length as given or true).
 fn frame(fin: bool, opcode: u8, payload: &[u8], declared: Option<u64>) -> Vec<u8> {
-    let mask = [7u8, 1, 9, 3];
     let len = declared.unwrap_or(payload.len() as u64);
-    let mut out = vec![(u8::from(fin) << 7) | (opcode & 0x0F)];
-    if len < 126 {
-        out.push(0x80 | len as u8);
-    } else if len <= u64::from(u16::MAX) {
-        out.push(0x80 | 126);
-        out.extend_from_slice(&(len as u16).to_be_bytes());
-    } else {
-        out.push(0x80 | 127);
-        out.extend_from_slice(&len.to_be_bytes());
-    }
-    out.extend_from_slice(&mask);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    let mut out = hardening_support::frame_header(fin, opcode & 0x0F, len);
+    out.extend(hardening_support::masked(payload));
     out
 }
 

@@ -276,13 +276,7 @@ impl Upstream for HttpUpstream {
         payload: serde_json::Value,
     ) -> BoxFuture<'a, Result<(), ChannelError>> {
         Box::pin(async move {
-            let call = MembershipCall {
-                channel: target.name.clone(),
-                room: target.room.clone(),
-                actor: actor.into(),
-                socket_id: socket_id.to_string(),
-                payload,
-            };
+            let call = MembershipCall::new(target, actor, socket_id, payload);
             self.client
                 .call::<_, serde_json::Value>("join", Some(&call))
                 .await
@@ -297,13 +291,7 @@ impl Upstream for HttpUpstream {
         socket_id: &'a str,
     ) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            let call = MembershipCall {
-                channel: target.name.clone(),
-                room: target.room.clone(),
-                actor: actor.into(),
-                socket_id: socket_id.to_string(),
-                payload: serde_json::Value::Null,
-            };
+            let call = MembershipCall::new(target, actor, socket_id, serde_json::Value::Null);
             if let Err(e) = self
                 .client
                 .call::<_, serde_json::Value>("leave", Some(&call))

@@ -235,6 +235,23 @@ pub struct MembershipCall {
     pub payload: serde_json::Value,
 }
 
+impl MembershipCall {
+    pub fn new(
+        target: &crate::channels::Target,
+        actor: &Actor,
+        socket_id: &str,
+        payload: serde_json::Value,
+    ) -> MembershipCall {
+        MembershipCall {
+            channel: target.name.clone(),
+            room: target.room.clone(),
+            actor: actor.into(),
+            socket_id: socket_id.to_string(),
+            payload,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SessionCall {
     pub token_hash: String,

@@ -94,10 +94,15 @@ pub fn frame_header(fin: bool, opcode: u8, len: u64) -> Vec<u8> {
     out
 }
 
+/// `payload` masked with the key [`frame_header`] announces.
+pub fn masked(payload: &[u8]) -> impl Iterator<Item = u8> + '_ {
+    payload.iter().enumerate().map(|(i, b)| b ^ MASK[i % 4])
+}
+
 /// A whole masked client frame.
 pub fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
     let mut out = frame_header(fin, opcode, payload.len() as u64);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ MASK[i % 4]));
+    out.extend(masked(payload));
     out
 }
 
