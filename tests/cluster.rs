@@ -280,6 +280,26 @@ async fn rest_publish_on_one_edge_reaches_a_subscriber_on_another_once_with_the_
     let via_b = c.b.full_history(&c.key, "news");
     assert_eq!(via_b.len(), 1);
     assert_eq!(via_b[0]["id"], id);
+    // The primary checks payloads for edges: one that would not read back is a 400 in
+    // the same shape as on a single node, and nothing is stored.
+    let r =
+        c.a.async_http()
+            .post(c.a.url("/api/v1/channels/news/publish"))
+            .header("X-API-KEY", &c.key)
+            .header("content-type", "application/json")
+            .body(r#"{"payload": "\udc00"}"#)
+            .call()
+            .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(
+        r.json["payload"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Invalid JSON"),
+        "{}",
+        r.text
+    );
+    assert_eq!(c.primary.full_history(&c.key, "news").len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
