@@ -779,7 +779,11 @@ scenarios.config = async (browser, HOST) => {
     eq(await bubbles(page), [], "nothing sent");
     await send(page, "short question");
     await waitBubble(page, "short question");
-    first = await theRoom();
+    // The bubble shows before the server stored the message: the room is the one holding it.
+    first = await waitFor(async () => {
+      const room = (await openRooms())[0];
+      return room && (await roomMessages(room._id)).some((m) => m.msg === "short question") && room;
+    }, "the room holding the first message");
   });
   await step(page, "the agent closes the chat; the next message opens a new one", async () => {
     await api("POST", "/livechat/room.closeByUser", { rid: first._id, comment: "solved" });
@@ -800,6 +804,31 @@ scenarios.config = async (browser, HOST) => {
     await page.locator(W(".retry")).click();
     await waitFor(async () => (await roomMessages((await theRoom())._id)).some((m) => m.msg === "are you there?"), "the retried message in the room");
     await waitFor(async () => (await bubbles(page)).filter((t) => t === "are you there?").length === 1 && !(await page.locator(W(".retry")).count()), "one copy, no retry button");
+    noPageErrors(page);
+  });
+  await step(page, "a room closed while the widget's request for it travelled is not reopened", async () => {
+    await api("POST", "/livechat/room.closeByUser", { rid: (await theRoom())._id });
+    await waitFor(async () => (await events(page, "chat-ended")).length === 2, "the second chat ended");
+    // The next message asks for a room; hold the answer until the agent has closed that room.
+    let closed = null;
+    await page.route("**/api/v1/livechat/room?**", async (route) => {
+      await page.unroute("**/api/v1/livechat/room?**");
+      const answer = await route.fetch();
+      closed = (await answer.json()).room._id;
+      await api("POST", "/livechat/room.closeByUser", { rid: closed });
+      await waitFor(async () => (await events(page, "chat-ended")).length === 3, "the widget saw that room close");
+      await route.fulfill({ response: answer });
+    });
+    await send(page, "still there?");
+    const room = await waitFor(async () => {
+      const r = (await openRooms())[0];
+      return r && (await roomMessages(r._id)).some((m) => m.msg === "still there?") && r;
+    }, "the message in an open room");
+    assert(closed && room._id !== closed, `a new room, not the closed one (${closed})`);
+    await agentSay(room._id, "Yes");
+    await waitBubble(page, "Yes");
+    eq((await events(page, "chat-ended")).length, 3, "each room ended once");
+    assert(!(await page.locator(W(".retry")).count()), "nothing to resend");
     noPageErrors(page);
   });
 };

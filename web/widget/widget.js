@@ -91,6 +91,7 @@
   // ---- state -------------------------------------------------------------------------
   let cfg = null, online = false, isOpen = false, view = "chat", agent = null;
   const msgs = new Map(); // key -> message; key is the channel id, or the client _id while pending
+  const endedRooms = new Set(); // rooms seen closed on this page: never reopened by a late answer
   let maxId = 0, visMax = 0, historyLoaded = false, typingTimer = 0, sentTyping = 0, typingOff = 0, pendingText = "";
   let readyResolve, seenBase = {};
   const ready = new Promise((r) => (readyResolve = r));
@@ -551,12 +552,17 @@ svg{fill:currentColor;display:block;flex:none}
   async function ensureRoom() {
     if (S.rid) return S.rid;
     await ensureVisitor();
-    const r = await req("GET", `/api/v1/livechat/room?token=${q(S.token)}`);
-    setRoom(r.room._id);
+    // An answer can name a room that was closed while it travelled (its `room-closed`
+    // came first on the socket): that room is over, so ask once more for a new one.
+    for (let tries = 0; tries < 2 && !S.rid; tries++) {
+      const r = await req("GET", `/api/v1/livechat/room?token=${q(S.token)}`);
+      setRoom(r.room._id);
+    }
+    if (!S.rid) throw new Error("invalid-room");
     return S.rid;
   }
   function setRoom(rid) {
-    if (!rid || rid === S.rid) return;
+    if (!rid || rid === S.rid || endedRooms.has(rid)) return;
     // A new conversation: keep only what is still being sent.
     for (const [k, m] of msgs) if (m.id) msgs.delete(k);
     maxId = 0;
@@ -618,6 +624,7 @@ svg{fill:currentColor;display:block;flex:none}
   function chatEnded(_, quiet) {
     if (!S.rid) return;
     const rid = S.rid;
+    endedRooms.add(rid);
     leaveRoom();
     S = store.set({ rid: null });
     agent = null;
