@@ -282,7 +282,13 @@ async function noHorizontalScroll(page, label) {
     assert(login.status === 200, `the reset password works: ${login.text}`);
     // Deactivate (asks first), then activate again.
     await row.getByRole("button", { name: "Deactivate" }).click();
+    // Sign in only once the UI's request has been answered, not when the page looks done.
+    const patched = page.waitForResponse((r) => r.request().method() === "PATCH" && r.url().includes("/api/v1/users/"));
     await page.locator("dialog").getByRole("button", { name: "Deactivate" }).click();
+    const patch = await patched;
+    assert(patch.ok(), `deactivate answered ${patch.status()}`);
+    const after = await patch.json();
+    assert(after.active === false, `the answer says deactivated: ${JSON.stringify(after)}`);
     await row.getByText("deactivated").waitFor();
     const denied = await apiCall("POST", "/api/v1/auth/login", AGENT);
     assert(denied.status === 401, `a deactivated user cannot sign in: ${denied.status} ${denied.text}`);
