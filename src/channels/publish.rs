@@ -302,7 +302,8 @@ impl ChannelService {
         let created_unix = store::now_unix();
         let message = self
             .db
-            .write_then(
+            // One INSERT: the id comes from the writer's in-memory sequence.
+            .write_statement_then(
                 move |c| {
                     message.id = messages::insert(
                         c,

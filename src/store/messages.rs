@@ -21,18 +21,8 @@ pub struct NewMessage<'a> {
     pub kind: Kind,
 }
 
-/// Next id of `channel` (strictly increasing, survives restarts and pruning).
-pub fn next_id(conn: &Connection, channel: &str) -> StoreResult<i64> {
-    let mut stmt = conn.prepare_cached(
-        "INSERT INTO channel_seq(channel, last_id) VALUES (?1, 1)
-         ON CONFLICT(channel) DO UPDATE SET last_id = last_id + 1
-         RETURNING last_id",
-    )?;
-    Ok(stmt.query_row([channel], |r| r.get(0))?)
-}
-
 pub fn insert(conn: &Connection, m: &NewMessage) -> StoreResult<i64> {
-    let id = next_id(conn, m.channel)?;
+    let id = super::sequence::next_id(conn, m.channel)?;
     let author = serde_json::to_string(m.author).map_err(|e| StoreError::Other(e.to_string()))?;
     let mut stmt = conn.prepare_cached(
         "INSERT INTO messages(channel, id, room, author, created_at, created_unix, payload, kind)
@@ -128,6 +118,7 @@ pub fn channels_with_history(conn: &Connection, prefix: Option<&str>) -> StoreRe
 /// Removes a concrete channel's history and its id sequence.
 pub fn delete_channel(conn: &Connection, channel: &str) -> StoreResult<usize> {
     conn.execute("DELETE FROM channel_seq WHERE channel = ?1", [channel])?;
+    super::sequence::forget_channel(channel);
     Ok(conn.execute("DELETE FROM messages WHERE channel = ?1", [channel])?)
 }
 

@@ -8,6 +8,7 @@ pub mod keys;
 pub mod livechat;
 pub mod messages;
 pub mod migrate;
+mod sequence;
 pub mod sessions;
 pub mod settings;
 pub mod stats;
@@ -155,7 +156,19 @@ impl Db {
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
         A: FnOnce(&T) + Send + 'static,
     {
-        let rx = self.inner.writer.submit(f, after_commit).await?;
+        let rx = self.inner.writer.submit(false, f, after_commit).await?;
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// [`Db::write_then`] for work that makes at most one change statement (reads are
+    /// fine): SQLite undoes a failed statement by itself, so it runs without a savepoint.
+    pub async fn write_statement_then<T, F, A>(&self, f: F, after_commit: A) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        A: FnOnce(&T) + Send + 'static,
+    {
+        let rx = self.inner.writer.submit(true, f, after_commit).await?;
         rx.await.map_err(|_| StoreError::WriterGone)?
     }
 

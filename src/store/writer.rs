@@ -1,7 +1,10 @@
 //! The single writer: a dedicated thread owns the read-write connection, takes queued
 //! jobs, runs as many as are waiting inside one transaction (each in its own savepoint,
 //! so one failing job never spoils its neighbours), commits once, then answers them all.
-//! Grouping is what keeps durable writes fast under concurrency. A batch that cannot
+//! Grouping is what keeps durable writes fast under concurrency. A job that makes a
+//! single change statement skips the savepoint: SQLite already undoes a failed statement
+//! alone. Channel ids come from the writer's in-memory sequences (`sequence`), written
+//! back once per batch before the commit. A batch that cannot
 //! begin its transaction (the database locked past the busy timeout) fails without
 //! running any of its jobs: outside a transaction every savepoint would commit on its
 //! own while its caller is told the write failed, and a retry would write it twice.
@@ -15,7 +18,7 @@ use parking_lot::Mutex;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::StoreResult;
+use super::{sequence, StoreResult};
 use crate::store::StoreError;
 
 /// Jobs run per transaction at most, so one commit never grows without bound.
@@ -33,6 +36,8 @@ trait Job: Send {
 }
 
 struct Queued<T, F, A> {
+    /// The work is one change statement (atomic by itself): no savepoint around it.
+    single_statement: bool,
     work: F,
     after_commit: A,
     reply: oneshot::Sender<StoreResult<T>>,
@@ -46,11 +51,16 @@ where
 {
     fn run(self: Box<Self>, conn: &Connection) -> Completion {
         let Queued {
+            single_statement,
             work,
             after_commit,
             reply,
         } = *self;
-        let result = run_in_savepoint(conn, work);
+        let result = if single_statement {
+            work(conn)
+        } else {
+            run_in_savepoint(conn, work)
+        };
         Box::new(move |commit: Result<(), String>| {
             let outcome = match (commit, result) {
                 (Ok(()), Ok(value)) => {
@@ -84,7 +94,7 @@ pub(super) struct Writer {
 
 type Reply<T> = oneshot::Receiver<StoreResult<T>>;
 
-fn make_job<T, F, A>(work: F, after_commit: A) -> (Box<dyn Job>, Reply<T>)
+fn make_job<T, F, A>(single_statement: bool, work: F, after_commit: A) -> (Box<dyn Job>, Reply<T>)
 where
     T: Send + 'static,
     F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
@@ -92,6 +102,7 @@ where
 {
     let (reply, rx) = oneshot::channel();
     let job = Queued {
+        single_statement,
         work,
         after_commit,
         reply,
@@ -145,13 +156,19 @@ impl Writer {
         self.tx.lock().clone().ok_or(StoreError::WriterGone)
     }
 
-    pub(super) async fn submit<T, F, A>(&self, f: F, after_commit: A) -> StoreResult<Reply<T>>
+    /// Queues `f`; `single_statement` says it makes at most one change statement.
+    pub(super) async fn submit<T, F, A>(
+        &self,
+        single_statement: bool,
+        f: F,
+        after_commit: A,
+    ) -> StoreResult<Reply<T>>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
         A: FnOnce(&T) + Send + 'static,
     {
-        let (job, rx) = make_job(f, after_commit);
+        let (job, rx) = make_job(single_statement, f, after_commit);
         self.sender()?
             .send(job)
             .await
@@ -165,7 +182,7 @@ impl Writer {
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
         A: FnOnce(&T) + Send + 'static,
     {
-        let (job, rx) = make_job(f, after_commit);
+        let (job, rx) = make_job(false, f, after_commit);
         self.sender()?
             .blocking_send(job)
             .map_err(|_| StoreError::WriterGone)?;
@@ -195,6 +212,7 @@ fn writer_loop(
     jobs: Arc<AtomicU64>,
 ) {
     batch_scheduling();
+    sequence::install();
     let mut completions: Vec<Completion> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         let started = Instant::now();
@@ -205,16 +223,21 @@ fn writer_loop(
             continue;
         }
         completions.push(first.run(&conn));
-        while completions.len() < MAX_BATCH {
+        // SQLite rolls the whole transaction back on some errors (disk full, I/O): the
+        // jobs after that would each commit on their own, so the batch ends there.
+        while completions.len() < MAX_BATCH && !conn.is_autocommit() {
             match rx.try_recv() {
                 Ok(job) => completions.push(job.run(&conn)),
                 Err(_) => break,
             }
         }
-        let commit = run_cached(&conn, "COMMIT").map_err(|e| {
+        let commit = commit(&conn).map_err(|e| {
             tracing::error!(error = %e, "commit failed; rolling back the batch");
-            let _ = conn.execute_batch("ROLLBACK");
-            e.to_string()
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            sequence::forget();
+            e
         });
         let elapsed = started.elapsed();
         metrics::histogram!("rtbox_sqlite_write_seconds").record(elapsed.as_secs_f64());
@@ -227,6 +250,15 @@ fn writer_loop(
     }
     // Queue closed: everything sent before has been committed above.
     let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
+}
+
+/// Writes the sequences back, then commits; fails if the transaction is gone.
+fn commit(conn: &Connection) -> Result<(), String> {
+    if conn.is_autocommit() {
+        return Err("the transaction was rolled back by SQLite".into());
+    }
+    sequence::flush(conn).map_err(|e| e.to_string())?;
+    run_cached(conn, "COMMIT").map_err(|e| e.to_string())
 }
 
 /// Opens the batch's transaction. A transaction left open by a failed rollback is
@@ -287,6 +319,7 @@ mod tests {
         });
         let rx = writer
             .submit(
+                false,
                 |c| Ok(c.execute("INSERT INTO t VALUES (1)", [])?),
                 |_| panic!("no after-commit hook for a failed write"),
             )
@@ -299,7 +332,11 @@ mod tests {
 
         // Once the lock is gone the writer works again.
         let rx = writer
-            .submit(|c| Ok(c.execute("INSERT INTO t VALUES (2)", [])?), |_| {})
+            .submit(
+                true,
+                |c| Ok(c.execute("INSERT INTO t VALUES (2)", [])?),
+                |_| {},
+            )
             .await
             .unwrap();
         rx.await.unwrap().unwrap();
