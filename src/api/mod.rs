@@ -131,11 +131,14 @@ pub fn offset_page<T: Serialize>(
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // Channels first: publish is the hot path, and the router tries services in order,
+    // each pattern with a `{…}` segment by regex. No other route starts with the
+    // channels scope, so the order does not change what matches.
+    channels::configure(cfg);
     ops::configure(cfg);
     auth::configure(cfg);
     users::configure(cfg);
     keys::configure(cfg);
-    channels::configure(cfg);
     syncano::configure(cfg);
     ws::configure(cfg);
     triggers::configure(cfg);
