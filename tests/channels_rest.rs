@@ -852,6 +852,33 @@ fn history_is_pruned_to_max_messages_and_unpersisted_channels_keep_none() {
     assert_eq!(r.status, 404);
 }
 
+#[test]
+fn pruning_reaches_every_channel_across_several_write_jobs() {
+    // The pruner writes a few hundred channels per job; 300 channels take two.
+    let f = Fixture::with(Server::start_with(&["--prune-interval-seconds", "1"], &[]));
+    f.channel(json!({"name": "many/*", "history": {"max_messages": 1}}));
+    for n in 0..300 {
+        for i in 1..=2 {
+            f.publish(&format!("many/{n}"), json!({"payload": i}))
+                .expect(201);
+        }
+    }
+    let pruned = wait_until(Duration::from_secs(10), || {
+        (0..300).all(|n| {
+            ids(&f
+                .get(&format!("/api/v1/channels/many/{n}/history"))
+                .expect(200)["objects"])
+                == [2]
+        })
+    });
+    assert!(pruned, "some channel kept more than its last message");
+    assert_eq!(
+        f.publish("many/299", json!({"payload": 3})).expect(201)["id"],
+        3,
+        "pruning never frees ids"
+    );
+}
+
 // ---- permissions -------------------------------------------------------------------------
 
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -30,6 +30,9 @@ pub use peers::{Peers, Upstream};
 pub use publish::{Origin, PublishRequest, Published};
 use registry::Registry;
 
+/// Channels pruned per write job (see `prune_once`).
+const PRUNE_CHANNELS_PER_WRITE: usize = 256;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ChannelError {
     #[error("Not found.")]
@@ -524,19 +527,22 @@ impl ChannelService {
                 }
             })
             .collect();
-        if plan.is_empty() {
-            return Ok(0);
+        // A few hundred channels per write: every publish queues behind the job running
+        // on the writer, so pruning a hundred thousand rooms must not be one long job.
+        let mut removed = 0;
+        for chunk in plan.chunks(PRUNE_CHANNELS_PER_WRITE) {
+            let chunk = chunk.to_vec();
+            removed += self
+                .db
+                .write(move |c| {
+                    let mut total = 0;
+                    for (name, max, cutoff) in &chunk {
+                        total += messages::prune(c, name, *max, *cutoff)?;
+                    }
+                    Ok(total)
+                })
+                .await?;
         }
-        let removed = self
-            .db
-            .write(move |c| {
-                let mut total = 0;
-                for (name, max, cutoff) in &plan {
-                    total += messages::prune(c, name, *max, *cutoff)?;
-                }
-                Ok(total)
-            })
-            .await?;
         if removed > 0 {
             tracing::debug!(removed, "pruned history");
             metrics::counter!("rtbox_history_pruned_total").increment(removed as u64);
