@@ -343,4 +343,59 @@ mod tests {
         assert_eq!(count(&setup), 1);
         writer.stop();
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_whose_transaction_sqlite_rolled_back_runs_nothing_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let setup = Connection::open(&path).unwrap();
+        setup
+            .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t (x INTEGER);")
+            .unwrap();
+        let writer = Writer::start(Connection::open(&path).unwrap()).unwrap();
+
+        // The first job holds the batch open until the next two are queued behind it, so
+        // all three are taken into the same transaction.
+        let (queued, wait_for_queue) = std::sync::mpsc::channel::<()>();
+        let first = writer
+            .submit(
+                false,
+                move |c| {
+                    c.execute("INSERT INTO t VALUES (1)", [])?;
+                    let _ = wait_for_queue.recv();
+                    Ok(())
+                },
+                |_| panic!("the batch did not commit"),
+            )
+            .await
+            .unwrap();
+        // Stands for SQLite rolling the transaction back on its own (disk full, I/O).
+        let lost = writer
+            .submit(false, |c| Ok(c.execute_batch("ROLLBACK")?), |_| {})
+            .await
+            .unwrap();
+        let after = writer
+            .submit(
+                true,
+                |c| Ok(c.execute("INSERT INTO t VALUES (3)", [])?),
+                |_| {},
+            )
+            .await
+            .unwrap();
+        queued.send(()).unwrap();
+        assert!(first.await.unwrap().is_err(), "its transaction is gone");
+        assert!(lost.await.unwrap().is_err());
+        // Run in autocommit mode, it would have committed on its own inside the failed
+        // batch while its caller was told it failed; it waits for the next batch instead.
+        after.await.unwrap().unwrap();
+        let rows: Vec<i64> = setup
+            .prepare("SELECT x FROM t")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows, [3]);
+        writer.stop();
+    }
 }
