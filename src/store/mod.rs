@@ -156,8 +156,7 @@ impl Db {
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
         A: FnOnce(&T) + Send + 'static,
     {
-        let rx = self.inner.writer.submit(false, f, after_commit).await?;
-        rx.await.map_err(|_| StoreError::WriterGone)?
+        self.write_job(false, f, after_commit).await
     }
 
     /// [`Db::write_then`] for work that makes at most one change statement (reads are
@@ -168,7 +167,25 @@ impl Db {
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
         A: FnOnce(&T) + Send + 'static,
     {
-        let rx = self.inner.writer.submit(true, f, after_commit).await?;
+        self.write_job(true, f, after_commit).await
+    }
+
+    async fn write_job<T, F, A>(
+        &self,
+        single_statement: bool,
+        f: F,
+        after_commit: A,
+    ) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        A: FnOnce(&T) + Send + 'static,
+    {
+        let rx = self
+            .inner
+            .writer
+            .submit(single_statement, f, after_commit)
+            .await?;
         rx.await.map_err(|_| StoreError::WriterGone)?
     }
 

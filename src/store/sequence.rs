@@ -12,7 +12,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 
 use super::StoreResult;
 
@@ -81,12 +81,12 @@ pub(super) fn forget_channel(channel: &str) {
 
 impl Sequences {
     fn next(&mut self, conn: &Connection, channel: &str) -> StoreResult<i64> {
-        if !self.last.contains_key(channel) {
-            let stored = stored_last_id(conn, channel)?;
-            self.last.insert(channel.into(), (stored, stored));
-        }
-        let Some(entry) = self.last.get_mut(channel) else {
-            return upsert_next(conn, channel);
+        let entry = match self.last.get_mut(channel) {
+            Some(entry) => entry,
+            None => {
+                let stored = stored_last_id(conn, channel)?;
+                self.last.entry(channel.into()).or_insert((stored, stored))
+            }
         };
         entry.0 += 1;
         if entry.0 == entry.1 + 1 {
@@ -123,10 +123,7 @@ fn stored_last_id(conn: &Connection, channel: &str) -> StoreResult<i64> {
              coalesce((SELECT last_id FROM channel_seq WHERE channel = ?1), 0),
              coalesce((SELECT max(id) FROM messages WHERE channel = ?1), 0))",
     )?;
-    Ok(stmt
-        .query_row([channel], |r| r.get::<_, i64>(0))
-        .optional()?
-        .unwrap_or(0))
+    Ok(stmt.query_row([channel], |r| r.get(0))?)
 }
 
 fn upsert_next(conn: &Connection, channel: &str) -> StoreResult<i64> {
@@ -141,6 +138,7 @@ fn upsert_next(conn: &Connection, channel: &str) -> StoreResult<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::OptionalExtension;
 
     fn db() -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();

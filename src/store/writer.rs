@@ -289,19 +289,33 @@ fn batch_scheduling() {
 mod tests {
     use super::*;
 
-    fn count(conn: &Connection) -> i64 {
-        conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-            .unwrap()
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_batch_that_cannot_begin_fails_without_running() {
+    /// A WAL database with one table `t`, and a connection to read it back.
+    fn scratch_db() -> (tempfile::TempDir, std::path::PathBuf, Connection) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("w.db");
         let setup = Connection::open(&path).unwrap();
         setup
             .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t (x INTEGER);")
             .unwrap();
+        (dir, path, setup)
+    }
+
+    fn values(conn: &Connection) -> Vec<i64> {
+        conn.prepare("SELECT x FROM t")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    fn insert(x: i64) -> impl FnOnce(&Connection) -> StoreResult<usize> {
+        move |c| Ok(c.execute("INSERT INTO t VALUES (?1)", [x])?)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_that_cannot_begin_fails_without_running() {
+        let (_dir, path, setup) = scratch_db();
         let writer_conn = Connection::open(&path).unwrap();
         writer_conn
             .busy_timeout(std::time::Duration::from_millis(50))
@@ -318,40 +332,29 @@ mod tests {
             holder.execute_batch("COMMIT").unwrap();
         });
         let rx = writer
-            .submit(
-                false,
-                |c| Ok(c.execute("INSERT INTO t VALUES (1)", [])?),
-                |_| panic!("no after-commit hook for a failed write"),
-            )
+            .submit(false, insert(1), |_| {
+                panic!("no after-commit hook for a failed write")
+            })
             .await
             .unwrap();
         assert!(rx.await.unwrap().is_err(), "the caller is told it failed");
         release.join().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(100));
-        assert_eq!(count(&setup), 0, "a failed write must not have run");
+        assert!(
+            values(&setup).is_empty(),
+            "a failed write must not have run"
+        );
 
         // Once the lock is gone the writer works again.
-        let rx = writer
-            .submit(
-                true,
-                |c| Ok(c.execute("INSERT INTO t VALUES (2)", [])?),
-                |_| {},
-            )
-            .await
-            .unwrap();
+        let rx = writer.submit(true, insert(2), |_| {}).await.unwrap();
         rx.await.unwrap().unwrap();
-        assert_eq!(count(&setup), 1);
+        assert_eq!(values(&setup), [2]);
         writer.stop();
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_batch_whose_transaction_sqlite_rolled_back_runs_nothing_after_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("w.db");
-        let setup = Connection::open(&path).unwrap();
-        setup
-            .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t (x INTEGER);")
-            .unwrap();
+        let (_dir, path, setup) = scratch_db();
         let writer = Writer::start(Connection::open(&path).unwrap()).unwrap();
 
         // The first job holds the batch open until the next two are queued behind it, so
@@ -361,9 +364,9 @@ mod tests {
             .submit(
                 false,
                 move |c| {
-                    c.execute("INSERT INTO t VALUES (1)", [])?;
+                    let done = insert(1)(c);
                     let _ = wait_for_queue.recv();
-                    Ok(())
+                    done
                 },
                 |_| panic!("the batch did not commit"),
             )
@@ -374,28 +377,14 @@ mod tests {
             .submit(false, |c| Ok(c.execute_batch("ROLLBACK")?), |_| {})
             .await
             .unwrap();
-        let after = writer
-            .submit(
-                true,
-                |c| Ok(c.execute("INSERT INTO t VALUES (3)", [])?),
-                |_| {},
-            )
-            .await
-            .unwrap();
+        let after = writer.submit(true, insert(3), |_| {}).await.unwrap();
         queued.send(()).unwrap();
         assert!(first.await.unwrap().is_err(), "its transaction is gone");
         assert!(lost.await.unwrap().is_err());
         // Run in autocommit mode, it would have committed on its own inside the failed
         // batch while its caller was told it failed; it waits for the next batch instead.
         after.await.unwrap().unwrap();
-        let rows: Vec<i64> = setup
-            .prepare("SELECT x FROM t")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(rows, [3]);
+        assert_eq!(values(&setup), [3]);
         writer.stop();
     }
 }

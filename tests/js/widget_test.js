@@ -79,6 +79,13 @@ const say = (msg, name = "Bot") => [{ name: "send-message", params: { sender: "c
 async function openRooms() {
   return (await api("GET", "/livechat/rooms?open=true")).rooms || [];
 }
+// The visitor's open room once it holds `msg` (a bubble shows before the server stored it).
+async function roomHolding(msg) {
+  return waitFor(async () => {
+    const room = (await openRooms())[0];
+    return room && (await roomMessages(room._id)).some((m) => m.msg === msg) && room;
+  }, `the room holding "${msg}"`);
+}
 async function theRoom() {
   return waitFor(async () => (await openRooms())[0], "the visitor's room");
 }
@@ -779,11 +786,7 @@ scenarios.config = async (browser, HOST) => {
     eq(await bubbles(page), [], "nothing sent");
     await send(page, "short question");
     await waitBubble(page, "short question");
-    // The bubble shows before the server stored the message: the room is the one holding it.
-    first = await waitFor(async () => {
-      const room = (await openRooms())[0];
-      return room && (await roomMessages(room._id)).some((m) => m.msg === "short question") && room;
-    }, "the room holding the first message");
+    first = await roomHolding("short question");
   });
   await step(page, "the agent closes the chat; the next message opens a new one", async () => {
     await api("POST", "/livechat/room.closeByUser", { rid: first._id, comment: "solved" });
@@ -820,10 +823,7 @@ scenarios.config = async (browser, HOST) => {
       await route.fulfill({ response: answer });
     });
     await send(page, "still there?");
-    const room = await waitFor(async () => {
-      const r = (await openRooms())[0];
-      return r && (await roomMessages(r._id)).some((m) => m.msg === "still there?") && r;
-    }, "the message in an open room");
+    const room = await roomHolding("still there?");
     assert(closed && room._id !== closed, `a new room, not the closed one (${closed})`);
     await agentSay(room._id, "Yes");
     await waitBubble(page, "Yes");
