@@ -10,6 +10,10 @@
 #   bench/rtbox-only.sh publish -k 32 -t 5                    # durable HTTP publish
 #   bench/rtbox-only.sh conns -n 10000                        # RSS per idle connection
 #   PERF=1 bench/rtbox-only.sh …                              # perf record -g the server into perf.data
+#   MEMORY=1 bench/rtbox-only.sh publish -k 32 -t 5           # the bench channels in memory (no SQLite)
+#
+# The server takes its settings from the environment, e.g. RTBOX_REST_PUBLISH_RATE_PER_KEY
+# (default 50,000/s, burst 2x: a run faster than that gets 429s).
 #
 # Run from the project root after `cargo build --release`. The server is pinned to CPU 0,
 # the load generator to CPU 1, as in run.sh. Loopback only; the run stops by itself.
@@ -48,6 +52,10 @@ case "${TRIGGER:-}" in
     conditional { if (`($text|strlen) > 100000`) { return { value = null } } }' ;;
   *) echo "TRIGGER must be 1, rhai, xano, rhai-stack or xano-stack" >&2; exit 2 ;;
 esac
+if [ -n "${MEMORY:-}" ]; then
+  curl -sf -X PATCH "127.0.0.1:$PORT/api/v1/channels/bench%2F*" -H "X-API-KEY: $key" \
+    -H 'Content-Type: application/json' -d '{"history": {"persist": false}}' >/dev/null
+fi
 if [ -n "${PERF:-}" ]; then perf record -F 999 -g -p "$pid" -o perf.data 2>/dev/null & perf_pid=$!; fi
 
 scenario=$1; shift

@@ -20,5 +20,6 @@ pub mod realtime;
 pub mod server;
 pub mod stats;
 pub mod store;
+pub mod threads;
 pub mod triggers;
 pub mod web;

@@ -98,6 +98,7 @@ impl Drop for FanOutStage {
 }
 
 fn run(rx: Receiver<Arc<Message>>, sink: Arc<dyn FanOut>) {
+    crate::threads::batch_scheduling("rtbox-fanout");
     while let Ok(first) = rx.recv() {
         let mut messages = Vec::with_capacity(8);
         messages.push(first);

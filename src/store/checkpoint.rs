@@ -30,7 +30,10 @@ impl Checkpointer {
         let thread = std::thread::Builder::new()
             .name("rtbox-checkpoint".into())
             .spawn(move || {
-                lower_priority();
+                // Copying the WAL back yields to request handling, the writer and
+                // fan-out, so a checkpoint does not sit in front of a publish on a busy
+                // core (it ran ahead of ~1 % of deliveries on one core).
+                crate::threads::lower_priority("rtbox-checkpoint");
                 while !flag.load(Ordering::Relaxed) {
                     std::thread::park_timeout(INTERVAL);
                     if flag.load(Ordering::Relaxed) {
@@ -54,24 +57,6 @@ impl Checkpointer {
         if let Some(handle) = self.thread.lock().take() {
             handle.thread().unpark();
             let _ = handle.join();
-        }
-    }
-}
-
-/// Nice 10: copying the WAL back yields to request handling, the writer and fan-out, so a
-/// checkpoint does not sit in front of a publish on a busy core (it ran ahead of ~1 % of
-/// deliveries on one core). It still gets a tenth of a contended core, and all of an
-/// idle one.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: plain syscalls on the calling thread.
-        let rc = unsafe {
-            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-            libc::setpriority(libc::PRIO_PROCESS, tid, 10)
-        };
-        if rc != 0 {
-            tracing::debug!("could not lower the checkpoint thread's priority");
         }
     }
 }

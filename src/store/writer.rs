@@ -211,7 +211,7 @@ fn writer_loop(
     commits: Arc<AtomicU64>,
     jobs: Arc<AtomicU64>,
 ) {
-    batch_scheduling();
+    crate::threads::batch_scheduling("rtbox-writer");
     sequence::install();
     let mut completions: Vec<Completion> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
@@ -268,21 +268,6 @@ fn begin(conn: &Connection) -> rusqlite::Result<()> {
         conn.execute_batch("ROLLBACK")?;
     }
     run_cached(conn, "BEGIN IMMEDIATE")
-}
-
-/// Marks the writer thread SCHED_BATCH: a job arriving does not preempt the thread that
-/// submitted it, so the submitters that are ready run first and the writer then commits
-/// them as one group (several times larger groups under load, most of all on one core).
-fn batch_scheduling() {
-    #[cfg(target_os = "linux")]
-    {
-        let param = libc::sched_param { sched_priority: 0 };
-        // SAFETY: plain syscall on the calling thread with a valid, initialized param.
-        let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
-        if rc != 0 {
-            tracing::debug!("SCHED_BATCH unavailable for the writer thread");
-        }
-    }
 }
 
 #[cfg(test)]
