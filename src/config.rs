@@ -65,7 +65,7 @@ pub struct ServeOptions {
     /// Messages per second one WebSocket connection may publish (burst = 2x) [default: 50]
     #[arg(long, env = "RTBOX_PUBLISH_RATE", value_name = "PER_SECOND")]
     pub publish_rate: Option<u32>,
-    /// REST publishes (publish and events) per second with one API key (burst = 2x) [default: 50000]
+    /// REST publishes (publish and events) per second with one API key (burst = 2x) [default: 200000]
     #[arg(
         long,
         env = "RTBOX_REST_PUBLISH_RATE_PER_KEY",
@@ -484,10 +484,13 @@ impl ServeOptions {
                 100,
             )? as usize,
             publish_rate: positive("publish_rate", self.publish_rate.map(u64::from), 50)? as u32,
+            // Above what one server can commit (about 65,000/s durable, 100,000/s in
+            // memory on one core): one trusted backend must not get 429s on an idle
+            // server. The limit contains a runaway or leaked key on a bigger box.
             rest_publish_rate_per_key: positive(
                 "rest_publish_rate_per_key",
                 self.rest_publish_rate_per_key.map(u64::from),
-                50_000,
+                200_000,
             )? as u32,
             rest_publish_rate_per_ip: positive(
                 "rest_publish_rate_per_ip",
