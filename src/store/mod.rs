@@ -97,8 +97,14 @@ impl Db {
             .max_size(8)
             .min_idle(Some(1))
             .build(manager)?;
-        // Checkpoints run on their own thread, not inside a commit (see `checkpoint`).
-        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // Checkpoints run on their own thread, not inside a commit, but for a backstop
+        // that bounds the WAL under sustained writes (see `checkpoint`).
+        conn.pragma_update(
+            None,
+            "wal_autocheckpoint",
+            checkpoint::WRITER_BACKSTOP_FRAMES,
+        )?;
+        conn.pragma_update(None, "journal_size_limit", checkpoint::WAL_SIZE_LIMIT_BYTES)?;
         let writer = Writer::start(conn)?;
         let checkpointer = checkpoint::Checkpointer::start(path, sync)?;
         Ok(Db {
