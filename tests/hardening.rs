@@ -1,6 +1,6 @@
 //! Regression tests for the channel-core hardening (issue 7): bounded WebSocket reads,
 //! close handshakes, the Syncano feed on the guarded socket loop, channel names with dot
-//! segments, REST publish rate limits and `HEAD /admin/`.
+//! segments, REST publish rate limits, `HEAD /admin/` and how the stage threads are scheduled.
 
 mod common;
 mod hardening_support;
@@ -370,4 +370,47 @@ fn oversized_http_bodies_are_refused_without_buffering() {
             .len(),
         0
     );
+}
+
+/// Scheduling of one of the server's threads, from `/proc/PID/task/TID/stat`: (policy,
+/// nice). The thread is found by its name.
+#[cfg(target_os = "linux")]
+fn thread_scheduling(pid: u32, name: &str) -> Option<(u32, i32)> {
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let dir = task.ok()?.path();
+        let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
+        if comm.trim() != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+        // Fields after the `(comm)` one start at field 3 (state); nice is 19, policy 41.
+        let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        return Some((rest.get(38)?.parse().ok()?, rest.get(16)?.parse().ok()?));
+    }
+    None
+}
+
+/// Defect 5, scheduling: the writer and the fan-out stage run SCHED_BATCH, so a job or
+/// a committed message they are handed never preempts the HTTP worker that queued it
+/// (as a normal thread the fan-out stage preempted the worker once per publish); WAL
+/// checkpoints run at nice 10.
+#[cfg(target_os = "linux")]
+#[test]
+fn stage_threads_never_preempt_the_http_worker() {
+    const SCHED_OTHER: u32 = 0;
+    const SCHED_BATCH: u32 = 3;
+    let s = Server::start();
+    let pid = s.pid().expect("server pid");
+    let mut found = None;
+    wait_until(Duration::from_secs(5), || {
+        found = ["rtbox-writer", "rtbox-fanout", "rtbox-checkpoin"]
+            .iter()
+            .map(|name| thread_scheduling(pid, name))
+            .collect::<Option<Vec<_>>>();
+        found.is_some()
+    });
+    let found = found.expect("the writer, fan-out and checkpoint threads are running");
+    assert_eq!(found[0].0, SCHED_BATCH, "writer");
+    assert_eq!(found[1].0, SCHED_BATCH, "fan-out stage");
+    assert_eq!(found[2], (SCHED_OTHER, 10), "checkpointer");
 }
