@@ -13,7 +13,7 @@
 #   MEMORY=1 bench/rtbox-only.sh publish -k 32 -t 5           # the bench channels in memory (no SQLite)
 #
 # The server takes its settings from the environment, e.g. RTBOX_REST_PUBLISH_RATE_PER_KEY
-# (default 50,000/s, burst 2x: a run faster than that gets 429s).
+# (default 200,000/s, burst 2x: a run faster than that gets 429s).
 #
 # Run from the project root after `cargo build --release`. The server is pinned to CPU 0,
 # the load generator to CPU 1, as in run.sh. Loopback only; the run stops by itself.
