@@ -3,20 +3,27 @@
 //! and its fsyncs; here a separate connection copies the WAL back (PASSIVE: never blocks
 //! the writer or readers) and the writer's commits stay short.
 //!
-//! A background checkpoint never catches up with a writer that keeps appending, and the
-//! WAL only starts over from its beginning once a checkpoint has caught up: under
-//! sustained publishing it grew by 90 MB/s (2 GB in 22 s). So the writer keeps SQLite's
-//! own checkpoint as a backstop at [`WRITER_BACKSTOP_FRAMES`]: when the WAL gets that
-//! long, the commit that crossed it copies back what the background pass has not, the
-//! WAL restarts, and the file is cut back to [`WAL_SIZE_LIMIT_BYTES`].
+//! The WAL only starts over from its beginning once a checkpoint has copied all of it,
+//! and a background pass never does that while the writer keeps appending: under
+//! sustained publishing the WAL grew by 90 MB/s (2 GB in 22 s). So once the WAL holds
+//! [`RESTART_FRAMES`], the background thread flushes the WAL file to disk and asks the
+//! writer to finish the job between two batches ([`CheckpointRequest`]): the writer's
+//! own pass copies only what was appended since the background pass and syncs an
+//! already-clean file, and its next transaction starts the WAL over. Left to SQLite's
+//! backstop (the writer's `wal_autocheckpoint` at [`WRITER_BACKSTOP_FRAMES`]) the same
+//! restart stalled the writer 20 ms, most of it syncing the WAL; the backstop stays for
+//! a background thread that falls behind, and [`WAL_SIZE_LIMIT_BYTES`] cuts the file
+//! back after it.
 
-use std::path::Path;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use parking_lot::Mutex;
+use rusqlite::Connection;
 
 use super::{open_connection, StoreResult};
 use crate::config::SyncMode;
@@ -24,10 +31,35 @@ use crate::store::StoreError;
 
 const INTERVAL: Duration = Duration::from_millis(500);
 
+/// WAL frames (4 KiB pages) at which the writer is asked to finish a checkpoint, so the
+/// WAL starts over: 16 MiB.
+const RESTART_FRAMES: i64 = 4_096;
+
 /// WAL frames (4 KiB pages) at which the writer checkpoints itself: 64 MiB.
 pub(super) const WRITER_BACKSTOP_FRAMES: i64 = 16_384;
 /// What a WAL that grew past the backstop is truncated to when it restarts.
 pub(super) const WAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
+
+/// Set by the background thread when the WAL should start over; the writer takes it
+/// between batches and runs the checkpoint's last, short pass on its own connection.
+#[derive(Clone, Default)]
+pub(super) struct CheckpointRequest(Arc<AtomicBool>);
+
+impl CheckpointRequest {
+    fn ask(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// On the writer thread, outside a transaction: copies back what the background
+    /// pass left, so that the writer's next transaction restarts the WAL.
+    pub(super) fn serve(&self, conn: &Connection) {
+        if self.0.swap(false, Ordering::Relaxed) {
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                tracing::warn!(error = %e, "WAL checkpoint on the writer failed");
+            }
+        }
+    }
+}
 
 pub(super) struct Checkpointer {
     stop: Arc<AtomicBool>,
@@ -35,8 +67,13 @@ pub(super) struct Checkpointer {
 }
 
 impl Checkpointer {
-    pub(super) fn start(path: &Path, sync: SyncMode) -> StoreResult<Checkpointer> {
+    pub(super) fn start(
+        path: &Path,
+        sync: SyncMode,
+        request: CheckpointRequest,
+    ) -> StoreResult<Checkpointer> {
         let conn = open_connection(path, sync)?;
+        let wal = wal_path(path);
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
@@ -51,10 +88,7 @@ impl Checkpointer {
                     if flag.load(Ordering::Relaxed) {
                         break;
                     }
-                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                    {
-                        tracing::warn!(error = %e, "WAL checkpoint failed");
-                    }
+                    background_pass(&conn, &wal, &request);
                 }
             })
             .map_err(|e| StoreError::Other(format!("cannot start checkpoint thread: {e}")))?;
@@ -70,5 +104,94 @@ impl Checkpointer {
             handle.thread().unpark();
             let _ = handle.join();
         }
+    }
+}
+
+/// Copies back what the WAL holds now (PASSIVE: it never waits for the writer or readers).
+/// If the WAL is long and the writer appended during the pass, flushes the WAL file from
+/// here, so the writer's own pass then syncs a clean file, and asks the writer for it.
+fn background_pass(conn: &Connection, wal: &Path, request: &CheckpointRequest) {
+    let pass = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+        Ok((row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
+    });
+    match pass {
+        Ok((frames, copied)) if frames >= RESTART_FRAMES && copied < frames => {
+            if let Err(e) = File::open(wal).and_then(|f| f.sync_data()) {
+                tracing::warn!(error = %e, "cannot sync the WAL");
+            }
+            request.ask();
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
+    }
+}
+
+fn wal_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::writer::Writer;
+
+    /// The WAL file header's checkpoint sequence (bytes 12..16, big-endian; see SQLite's
+    /// file format): SQLite adds one each time the WAL starts over.
+    fn restarts(wal: &Path) -> u32 {
+        let header = std::fs::read(wal).unwrap();
+        u32::from_be_bytes(header[12..16].try_into().unwrap())
+    }
+
+    fn write(writer: &Writer, rows: usize) {
+        let rx = writer
+            .submit_blocking(
+                move |c| {
+                    let mut insert = c.prepare_cached("INSERT INTO t VALUES (zeroblob(3000))")?;
+                    for _ in 0..rows {
+                        insert.execute([])?;
+                    }
+                    Ok(())
+                },
+                |_| {},
+            )
+            .unwrap();
+        rx.blocking_recv().unwrap().unwrap();
+    }
+
+    /// A background pass that could not copy the whole WAL (the writer kept appending)
+    /// hands the rest to the writer, and the WAL then starts over: without that it only
+    /// ever grows until SQLite's backstop stalls a commit to restart it.
+    #[test]
+    fn a_long_wal_starts_over_after_the_writer_finishes_the_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let wal = wal_path(&path);
+        let conn = open_connection(&path, SyncMode::Normal).unwrap();
+        conn.execute_batch("PRAGMA wal_autocheckpoint=0; CREATE TABLE t (x BLOB);")
+            .unwrap();
+        let request = CheckpointRequest::default();
+        let writer = Writer::start(conn, request.clone()).unwrap();
+        let background = open_connection(&path, SyncMode::Normal).unwrap();
+
+        write(&writer, RESTART_FRAMES as usize);
+        let before = restarts(&wal);
+        // A reader's snapshot stands for the writer appending during the pass: the pass
+        // copies only up to the frames the reader may still need.
+        let reader = open_connection(&path, SyncMode::Normal).unwrap();
+        reader
+            .execute_batch("BEGIN; SELECT count(*) FROM t;")
+            .unwrap();
+        write(&writer, 10);
+        background_pass(&background, &wal, &request);
+        assert!(request.0.load(Ordering::Relaxed), "the writer is asked");
+        reader.execute_batch("COMMIT").unwrap();
+
+        write(&writer, 1); // the writer finishes the checkpoint after this batch
+        write(&writer, 1); // and this one starts the WAL over
+        assert_eq!(restarts(&wal), before + 1);
+        assert!(!request.0.load(Ordering::Relaxed));
+        writer.stop();
     }
 }

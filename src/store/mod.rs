@@ -105,8 +105,9 @@ impl Db {
             checkpoint::WRITER_BACKSTOP_FRAMES,
         )?;
         conn.pragma_update(None, "journal_size_limit", checkpoint::WAL_SIZE_LIMIT_BYTES)?;
-        let writer = Writer::start(conn)?;
-        let checkpointer = checkpoint::Checkpointer::start(path, sync)?;
+        let checkpoint_request = checkpoint::CheckpointRequest::default();
+        let writer = Writer::start(conn, checkpoint_request.clone())?;
+        let checkpointer = checkpoint::Checkpointer::start(path, sync, checkpoint_request)?;
         Ok(Db {
             inner: Arc::new(DbInner {
                 path: path.to_path_buf(),

@@ -18,6 +18,7 @@ use parking_lot::Mutex;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use super::checkpoint::CheckpointRequest;
 use super::{sequence, StoreResult};
 use crate::store::StoreError;
 
@@ -135,14 +136,14 @@ fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 }
 
 impl Writer {
-    pub(super) fn start(conn: Connection) -> StoreResult<Writer> {
+    pub(super) fn start(conn: Connection, checkpoint: CheckpointRequest) -> StoreResult<Writer> {
         let (tx, rx) = mpsc::channel::<Box<dyn Job>>(QUEUE);
         let commits = Arc::new(AtomicU64::new(0));
         let jobs = Arc::new(AtomicU64::new(0));
         let (c, j) = (commits.clone(), jobs.clone());
         let thread = std::thread::Builder::new()
             .name("rtbox-writer".into())
-            .spawn(move || writer_loop(conn, rx, c, j))
+            .spawn(move || writer_loop(conn, rx, checkpoint, c, j))
             .map_err(|e| StoreError::Other(format!("cannot start writer thread: {e}")))?;
         Ok(Writer {
             tx: Mutex::new(Some(tx)),
@@ -208,6 +209,7 @@ impl Writer {
 fn writer_loop(
     conn: Connection,
     mut rx: mpsc::Receiver<Box<dyn Job>>,
+    checkpoint: CheckpointRequest,
     commits: Arc<AtomicU64>,
     jobs: Arc<AtomicU64>,
 ) {
@@ -247,6 +249,8 @@ fn writer_loop(
         for done in completions.drain(..) {
             done(commit.clone());
         }
+        // After the answers: the batch just committed does not wait for it.
+        checkpoint.serve(&conn);
     }
     // Queue closed: everything sent before has been committed above.
     let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
@@ -305,7 +309,7 @@ mod tests {
         writer_conn
             .busy_timeout(std::time::Duration::from_millis(50))
             .unwrap();
-        let writer = Writer::start(writer_conn).unwrap();
+        let writer = Writer::start(writer_conn, CheckpointRequest::default()).unwrap();
 
         // Another process holds the write lock a little past the writer's busy timeout:
         // BEGIN gives up, and the lock is free again right after. A job run anyway
@@ -340,7 +344,11 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_batch_whose_transaction_sqlite_rolled_back_runs_nothing_after_it() {
         let (_dir, path, setup) = scratch_db();
-        let writer = Writer::start(Connection::open(&path).unwrap()).unwrap();
+        let writer = Writer::start(
+            Connection::open(&path).unwrap(),
+            CheckpointRequest::default(),
+        )
+        .unwrap();
 
         // The first job holds the batch open until the next two are queued behind it, so
         // all three are taken into the same transaction.
