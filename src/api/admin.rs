@@ -12,7 +12,7 @@ use crate::auth::Caller;
 use crate::channels::ChannelService;
 use crate::error::ApiResult;
 use crate::stats::{counters, uptime, NodeStatus, Sampler};
-use crate::store::{stats as store, Db};
+use crate::store::{sidecar, stats as store, Db};
 
 /// Most feed lines one request may ask for.
 const MAX_FEED: i64 = 50;
@@ -91,7 +91,7 @@ async fn stats(
         .await?;
     let path = db.path();
     let db_bytes = file_size(path);
-    let wal_bytes = file_size(&path.with_extension("db-wal"));
+    let wal_bytes = file_size(&sidecar(path, "-wal"));
     let mut body = node_stats(&svc, &sampler);
     let shared = json!({
         "livechat_enabled": livechat.is_some(),

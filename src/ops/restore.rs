@@ -11,7 +11,7 @@ use super::backup::sync_parent;
 use super::lock::DataDirLock;
 use super::{io_err, match_owner, OpsError, OpsResult};
 use crate::config::DB_FILE;
-use crate::store::migrate;
+use crate::store::{migrate, sidecar};
 
 /// What a restore did.
 #[derive(Debug)]
@@ -192,12 +192,6 @@ fn checkpoint_quietly(db: &Path) {
     if let Ok(conn) = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_WRITE) {
         let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
     }
-}
-
-fn sidecar(db: &Path, suffix: &str) -> PathBuf {
-    let mut s = db.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
 }
 
 fn remove_with_sidecars(db: &Path) {

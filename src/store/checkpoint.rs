@@ -17,7 +17,7 @@
 //! backstop costs, only more often, and the backstop is left to it.
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -26,7 +26,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use rusqlite::Connection;
 
-use super::{open_connection, StoreResult};
+use super::{open_connection, sidecar, StoreResult};
 use crate::config::SyncMode;
 use crate::store::StoreError;
 
@@ -63,9 +63,7 @@ impl CheckpointRequest {
     /// pass left, so that the writer's next transaction restarts the WAL.
     pub(super) fn serve(&self, conn: &Connection) {
         if self.0.swap(false, Ordering::Relaxed) {
-            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                tracing::warn!(error = %e, "WAL checkpoint on the writer failed");
-            }
+            passive(conn);
         }
     }
 }
@@ -82,7 +80,7 @@ impl Checkpointer {
         request: CheckpointRequest,
     ) -> StoreResult<Checkpointer> {
         let conn = open_connection(path, sync)?;
-        let wal = wal_path(path);
+        let wal = sidecar(path, "-wal");
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
@@ -141,16 +139,10 @@ fn background_pass(conn: &Connection, wal: &Path, request: &CheckpointRequest) {
 }
 
 /// One PASSIVE checkpoint: the frames the WAL held when it began.
-fn passive(conn: &Connection) -> Option<i64> {
+pub(super) fn passive(conn: &Connection) -> Option<i64> {
     conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))
         .map_err(|e| tracing::warn!(error = %e, "WAL checkpoint failed"))
         .ok()
-}
-
-fn wal_path(db: &Path) -> PathBuf {
-    let mut name = db.as_os_str().to_owned();
-    name.push("-wal");
-    PathBuf::from(name)
 }
 
 #[cfg(test)]
@@ -188,7 +180,7 @@ mod tests {
     fn a_long_wal_starts_over_after_the_writer_finishes_the_checkpoint() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.db");
-        let wal = wal_path(&path);
+        let wal = sidecar(&path, "-wal");
         let conn = open_connection(&path, SyncMode::Normal).unwrap();
         conn.execute_batch("PRAGMA wal_autocheckpoint=0; CREATE TABLE t (x BLOB);")
             .unwrap();

@@ -252,6 +252,13 @@ pub fn backup(src: &Path, dest: &Path) -> StoreResult<String> {
 }
 
 /// Current time as the RFC 3339 string (microseconds, `Z`) used in every API object.
+/// A file SQLite keeps beside the database, e.g. `rtbox.db-wal` for suffix `-wal`.
+pub fn sidecar(db: &Path, suffix: &str) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }

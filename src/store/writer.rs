@@ -253,7 +253,7 @@ fn writer_loop(
         checkpoint.serve(&conn);
     }
     // Queue closed: everything sent before has been committed above.
-    let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
+    super::checkpoint::passive(&conn);
 }
 
 /// Writes the sequences back, then commits; fails if the transaction is gone.
